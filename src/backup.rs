@@ -1,0 +1,526 @@
+//! [`BackupClient`]: Retrospect Remote, archiving whole volumes.
+//!
+//! The client walks the volumes it is given in a stable order (depth first,
+//! by name), asks the [`ExclusionPolicy`] about every folder and file, opens
+//! each remaining file per its [`OpenFilePolicy`], reads it in chunks of at
+//! least 64 KiB at a modelled throughput, and writes the copy into its backup
+//! set. It is a state machine: the runner calls [`BackupClient::step`] at the
+//! times it asks for.
+//!
+//! What does not live here: the decision of what to exclude (the policy), and
+//! whether a copy is consistent (the oracle).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::policy::ExclusionPolicy;
+use crate::report::{Actor, EventKind, Timeline};
+use crate::time::SimTime;
+use crate::volume::{
+    Access, Content, CopyBuilder, Deny, EntryKind, Handle, Owner, PAGE_BYTES, Volume, VolumePath,
+};
+
+/// How the backup treats a file that another process may hold open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpenFilePolicy {
+    /// Open it read-only whatever holds it, as in 1993: a foreign access.
+    IgnoreLocks,
+    /// Ask first, without opening, whether a writer holds it; if one does, it
+    /// is busy: retry `retries` times `interval` apart, then skip it.
+    RespectLocks {
+        /// Retries after the first attempt.
+        retries: u32,
+        /// Time between attempts.
+        interval: Duration,
+    },
+    /// Watch the file's modification time without opening it until it has
+    /// been unwritten for `idle`, then open it (still a foreign access); skip
+    /// it if that has not happened after `timeout`.
+    WaitForIdle {
+        /// How long the file must go unwritten.
+        idle: Duration,
+        /// How long to wait at most.
+        timeout: Duration,
+    },
+}
+
+impl OpenFilePolicy {
+    /// `RespectLocks` with 3 retries a minute apart.
+    pub const fn respect_locks() -> OpenFilePolicy {
+        OpenFilePolicy::RespectLocks {
+            retries: 3,
+            interval: Duration::from_secs(60),
+        }
+    }
+
+    /// `WaitForIdle` for 2 minutes of quiet, giving up after 30 minutes.
+    pub const fn wait_for_idle() -> OpenFilePolicy {
+        OpenFilePolicy::WaitForIdle {
+            idle: Duration::from_secs(120),
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+
+    /// The name used on the command line: `ignore-locks`, `respect-locks`,
+    /// `wait-for-idle`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OpenFilePolicy::IgnoreLocks => "ignore-locks",
+            OpenFilePolicy::RespectLocks { .. } => "respect-locks",
+            OpenFilePolicy::WaitForIdle { .. } => "wait-for-idle",
+        }
+    }
+}
+
+/// How fast and in what pieces the backup reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupSpeed {
+    /// Bytes per second over the wire (LocalTalk: 28,800, about 230 kbit/s).
+    pub throughput_bytes_per_sec: u64,
+    /// Bytes per read (at least 64 KiB, a multiple of the page size).
+    pub chunk_bytes: u64,
+}
+
+impl Default for BackupSpeed {
+    fn default() -> Self {
+        BackupSpeed {
+            throughput_bytes_per_sec: 28_800,
+            chunk_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl BackupSpeed {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.throughput_bytes_per_sec == 0 {
+            return Err(Error::invalid(
+                "throughput_bytes_per_sec",
+                "must be positive",
+            ));
+        }
+        if self.chunk_bytes < 64 * 1024 || self.chunk_bytes % PAGE_BYTES as u64 != 0 {
+            return Err(Error::invalid(
+                "chunk_bytes",
+                format!(
+                    "{} is not a multiple of 4096 of at least 65536",
+                    self.chunk_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Time to move `bytes` over the wire.
+    pub fn transfer_time(&self, bytes: u64) -> Duration {
+        let micros =
+            u128::from(bytes) * 1_000_000 / u128::from(self.throughput_bytes_per_sec.max(1));
+        Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+}
+
+/// A file copied into the backup set.
+#[derive(Clone, Debug)]
+pub struct BackupItem {
+    /// Where it was read.
+    pub path: VolumePath,
+    /// The copy.
+    pub content: Content,
+    /// When the copy was taken (when reading began).
+    pub taken_at: SimTime,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Idle,
+    NextFile,
+    Waiting {
+        since: SimTime,
+        attempt: u32,
+    },
+    Reading {
+        volume: usize,
+        handle: Handle,
+        pos: u64,
+        len: u64,
+        taken_at: SimTime,
+        copy: CopyBuilder,
+    },
+    Done,
+}
+
+/// Counts the backup keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackupStats {
+    /// Files archived.
+    pub files_archived: u64,
+    /// Bytes archived.
+    pub bytes_archived: u64,
+    /// Files skipped by an exclusion.
+    pub files_excluded: u64,
+    /// Files skipped as busy.
+    pub files_skipped_busy: u64,
+}
+
+/// What the runner should do next for the backup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Call `step` again at this time.
+    At(SimTime),
+    /// The backup is finished.
+    Done,
+}
+
+/// Retrospect Remote.
+#[derive(Debug)]
+pub struct BackupClient {
+    owner: Owner,
+    volumes: Vec<String>,
+    exclusion: Arc<dyn ExclusionPolicy>,
+    open_files: OpenFilePolicy,
+    speed: BackupSpeed,
+    plan: Vec<(usize, VolumePath)>,
+    cursor: usize,
+    phase: Phase,
+    set: Vec<BackupItem>,
+    stats: BackupStats,
+}
+
+impl BackupClient {
+    /// The owner name the client opens files under.
+    pub const OWNER: &'static str = "Retrospect Remote";
+
+    /// A client that will archive `volumes`, in that order.
+    pub fn new(
+        volumes: Vec<String>,
+        exclusion: Arc<dyn ExclusionPolicy>,
+        open_files: OpenFilePolicy,
+        speed: BackupSpeed,
+    ) -> BackupClient {
+        BackupClient {
+            owner: Owner::new(Self::OWNER),
+            volumes,
+            exclusion,
+            open_files,
+            speed,
+            plan: Vec::new(),
+            cursor: 0,
+            phase: Phase::Idle,
+            set: Vec::new(),
+            stats: BackupStats::default(),
+        }
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> BackupStats {
+        self.stats
+    }
+
+    /// The backup set written so far.
+    pub fn backup_set(&self) -> &[BackupItem] {
+        &self.set
+    }
+
+    /// Takes the backup set, leaving it empty.
+    pub fn take_backup_set(&mut self) -> Vec<BackupItem> {
+        std::mem::take(&mut self.set)
+    }
+
+    /// Whether the backup has finished.
+    pub fn is_done(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+
+    /// Resets the client for another night (the backup set is kept until taken).
+    pub fn reset(&mut self) {
+        self.plan.clear();
+        self.cursor = 0;
+        self.phase = Phase::Idle;
+        self.stats = BackupStats::default();
+    }
+
+    fn count_files(volume: &dyn Volume, folder: &VolumePath) -> Result<u64> {
+        let mut n = 0;
+        for e in volume.list(folder)? {
+            let p = folder.join(e.name);
+            n += match e.kind {
+                EntryKind::File => 1,
+                EntryKind::Folder => Self::count_files(volume, &p)?,
+            };
+        }
+        Ok(n)
+    }
+
+    fn walk(
+        &mut self,
+        vi: usize,
+        volume: &dyn Volume,
+        folder: &VolumePath,
+        now: SimTime,
+        log: &mut Timeline,
+    ) -> Result<()> {
+        for e in volume.list(folder)? {
+            let p = folder.join(e.name);
+            let excluded = self.exclusion.excludes(&p);
+            match (e.kind, excluded) {
+                (EntryKind::Folder, true) => {
+                    let files = Self::count_files(volume, &p)?;
+                    self.stats.files_excluded += files;
+                    log.push(
+                        now,
+                        Actor::RetrospectRemote,
+                        EventKind::Excluded { files },
+                        Some(&p),
+                    );
+                }
+                (EntryKind::Folder, false) => self.walk(vi, volume, &p, now, log)?,
+                (EntryKind::File, true) => {
+                    self.stats.files_excluded += 1;
+                    log.push(
+                        now,
+                        Actor::RetrospectRemote,
+                        EventKind::Excluded { files: 1 },
+                        Some(&p),
+                    );
+                }
+                (EntryKind::File, false) => self.plan.push((vi, p)),
+            }
+        }
+        Ok(())
+    }
+
+    fn volume<'a>(volumes: &[&'a dyn Volume], name: &str) -> Result<(usize, &'a dyn Volume)> {
+        volumes
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.name() == name)
+            .map(|(i, v)| (i, *v))
+            .ok_or_else(|| Error::NoSuchVolume {
+                name: name.to_owned(),
+            })
+    }
+
+    /// Advances the backup at `now`. `volumes` must contain every volume the
+    /// client was given, always in the same order.
+    pub fn step(
+        &mut self,
+        volumes: &[&dyn Volume],
+        now: SimTime,
+        log: &mut Timeline,
+    ) -> Result<Step> {
+        loop {
+            match &mut self.phase {
+                Phase::Idle => {
+                    for name in self.volumes.clone() {
+                        let (vi, v) = Self::volume(volumes, &name)?;
+                        self.walk(vi, v, &VolumePath::root(name), now, log)?;
+                    }
+                    log.push(
+                        now,
+                        Actor::RetrospectRemote,
+                        EventKind::BackupStarted {
+                            files: self.plan.len() as u64,
+                        },
+                        None,
+                    );
+                    self.phase = Phase::NextFile;
+                }
+                Phase::NextFile => {
+                    if self.cursor >= self.plan.len() {
+                        log.push(
+                            now,
+                            Actor::RetrospectRemote,
+                            EventKind::BackupFinished {
+                                files: self.stats.files_archived,
+                                bytes: self.stats.bytes_archived,
+                            },
+                            None,
+                        );
+                        self.phase = Phase::Done;
+                        return Ok(Step::Done);
+                    }
+                    self.phase = Phase::Waiting {
+                        since: now,
+                        attempt: 1,
+                    };
+                }
+                Phase::Waiting { since, attempt } => {
+                    let (since, attempt) = (*since, *attempt);
+                    let (vi, path) = self.plan[self.cursor].clone();
+                    let volume = volumes[vi];
+                    if let Some(wake) = self.gate(volume, &path, since, attempt, now, log)? {
+                        return Ok(Step::At(wake));
+                    }
+                    if !matches!(self.phase, Phase::Waiting { .. }) {
+                        // Skipped as busy: on to the next file.
+                        continue;
+                    }
+                    let deny = match self.open_files {
+                        // A lock-aware reader takes a shared lock: it denies writers.
+                        OpenFilePolicy::RespectLocks { .. } => Deny::WRITE,
+                        _ => Deny::NONE,
+                    };
+                    match volume.open(&path, &self.owner, Access::Read, deny) {
+                        Ok(handle) => {
+                            let len = volume.len_of(handle)?;
+                            log.push(now, Actor::RetrospectRemote, EventKind::Opened, Some(&path));
+                            self.phase = Phase::Reading {
+                                volume: vi,
+                                handle,
+                                pos: 0,
+                                len,
+                                taken_at: now,
+                                copy: CopyBuilder::default(),
+                            };
+                            // The holder learns of the open now; the first
+                            // chunk is read in the next step, at the same time,
+                            // after the holder has reacted.
+                            return Ok(Step::At(now));
+                        }
+                        Err(Error::DenyConflict { holder, .. }) => {
+                            self.skip_busy(&path, holder, now, log);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Phase::Reading {
+                    volume,
+                    handle,
+                    pos,
+                    len,
+                    taken_at,
+                    copy,
+                } => {
+                    let v = volumes[*volume];
+                    let want = self.speed.chunk_bytes.min(*len - *pos);
+                    let chunk = if want == 0 {
+                        None
+                    } else {
+                        Some(v.read_at(*handle, *pos, want)?)
+                    };
+                    let got = chunk.as_ref().map_or(0, |c| c.len_bytes());
+                    if let Some(c) = &chunk {
+                        copy.push(c);
+                    }
+                    *pos += got;
+                    let wake = now + self.speed.transfer_time(got);
+                    if got == 0 || *pos >= *len {
+                        // The whole file is read (or it shrank under us).
+                        let (handle, len, taken_at) = (*handle, *pos, *taken_at);
+                        let copy = std::mem::take(copy).finish(len);
+                        v.close(handle)?;
+                        let path = self.plan[self.cursor].1.clone();
+                        self.stats.files_archived += 1;
+                        self.stats.bytes_archived += len;
+                        self.set.push(BackupItem {
+                            path: path.clone(),
+                            content: copy,
+                            taken_at,
+                        });
+                        log.push(
+                            wake,
+                            Actor::RetrospectRemote,
+                            EventKind::Archived { bytes: len },
+                            Some(&path),
+                        );
+                        self.cursor += 1;
+                        self.phase = Phase::NextFile;
+                    }
+                    if got > 0 {
+                        return Ok(Step::At(wake));
+                    }
+                }
+                Phase::Done => return Ok(Step::Done),
+            }
+        }
+    }
+
+    fn skip_busy(&mut self, path: &VolumePath, holder: String, now: SimTime, log: &mut Timeline) {
+        self.stats.files_skipped_busy += 1;
+        log.push(
+            now,
+            Actor::RetrospectRemote,
+            EventKind::SkippedBusy { holder },
+            Some(path),
+        );
+        self.cursor += 1;
+        self.phase = Phase::NextFile;
+    }
+
+    /// Applies the open-file policy before opening. `Some(t)`: come back at
+    /// `t`. `None`: go ahead (or the file was skipped, leaving `Waiting`).
+    fn gate(
+        &mut self,
+        volume: &dyn Volume,
+        path: &VolumePath,
+        since: SimTime,
+        attempt: u32,
+        now: SimTime,
+        log: &mut Timeline,
+    ) -> Result<Option<SimTime>> {
+        match self.open_files {
+            OpenFilePolicy::IgnoreLocks => Ok(None),
+            OpenFilePolicy::RespectLocks { retries, interval } => match volume.writer(path)? {
+                None => Ok(None),
+                Some(holder) => {
+                    let attempts = retries.saturating_add(1);
+                    log.push(
+                        now,
+                        Actor::RetrospectRemote,
+                        EventKind::Busy {
+                            holder: holder.to_string(),
+                            attempt,
+                            attempts,
+                        },
+                        Some(path),
+                    );
+                    if attempt >= attempts {
+                        self.skip_busy(path, holder.to_string(), now, log);
+                        Ok(None)
+                    } else {
+                        self.phase = Phase::Waiting {
+                            since,
+                            attempt: attempt + 1,
+                        };
+                        Ok(Some(now + interval))
+                    }
+                }
+            },
+            OpenFilePolicy::WaitForIdle { idle, timeout } => {
+                let modified = volume.metadata(path)?.modified;
+                let quiet_at = modified + idle;
+                if quiet_at <= now {
+                    return Ok(None);
+                }
+                let give_up = since + timeout;
+                if now >= give_up {
+                    self.stats.files_skipped_busy += 1;
+                    log.push(
+                        now,
+                        Actor::RetrospectRemote,
+                        EventKind::IdleTimeout,
+                        Some(path),
+                    );
+                    self.cursor += 1;
+                    self.phase = Phase::NextFile;
+                    return Ok(None);
+                }
+                if attempt == 1 {
+                    log.push(
+                        now,
+                        Actor::RetrospectRemote,
+                        EventKind::WaitingForIdle {
+                            last_write: modified,
+                        },
+                        Some(path),
+                    );
+                }
+                self.phase = Phase::Waiting {
+                    since,
+                    attempt: attempt + 1,
+                };
+                Ok(Some(quiet_at.min(give_up)))
+            }
+        }
+    }
+}

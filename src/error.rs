@@ -1,0 +1,142 @@
+//! The crate's one error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::datafile::VerifyError;
+use crate::volume::VolumePath;
+
+/// Convenience alias for `Result<T, mailsim::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in mailsim. Each file-system error names the
+/// path it was about.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A path that does not exist on its volume.
+    #[error("{path}: not found")]
+    NotFound {
+        /// The missing path.
+        path: VolumePath,
+    },
+    /// A create where something already exists.
+    #[error("{path}: already exists")]
+    AlreadyExists {
+        /// The existing path.
+        path: VolumePath,
+    },
+    /// A file operation on a folder.
+    #[error("{path}: is a folder")]
+    IsAFolder {
+        /// The folder.
+        path: VolumePath,
+    },
+    /// A folder operation on a file, or a path through a file.
+    #[error("{path}: not a folder")]
+    NotAFolder {
+        /// The file.
+        path: VolumePath,
+    },
+    /// An open refused because it conflicts with the access or deny modes of
+    /// an open already in place (the File Manager's `afpDenyConflict`).
+    #[error("{path}: deny conflict: {holder} has it open")]
+    DenyConflict {
+        /// The file.
+        path: VolumePath,
+        /// Who holds the conflicting open.
+        holder: String,
+    },
+    /// A write through a handle opened without write access.
+    #[error("{path}: not opened for writing")]
+    NotWritable {
+        /// The file.
+        path: VolumePath,
+    },
+    /// A handle that is closed or belongs to another volume.
+    #[error("stale or foreign file handle")]
+    BadHandle,
+    /// No volume of that name in the scenario.
+    #[error("no volume named {name:?}")]
+    NoSuchVolume {
+        /// The name asked for.
+        name: String,
+    },
+    /// Not enough room on the volume for a write or a copy.
+    #[error("{path}: disk full ({needed_bytes} bytes needed, {available_bytes} available)")]
+    DiskFull {
+        /// The file being written.
+        path: VolumePath,
+        /// Bytes the operation needed.
+        needed_bytes: u64,
+        /// Bytes the volume had free.
+        available_bytes: u64,
+    },
+    /// An injected or real I/O failure on a volume path.
+    #[error("{path}: I/O error: {reason}")]
+    VolumeIo {
+        /// The file.
+        path: VolumePath,
+        /// What failed.
+        reason: String,
+    },
+    /// A data file that fails verification.
+    #[error("{path}: {source}")]
+    DataFile {
+        /// The data file.
+        path: VolumePath,
+        /// What the format check found.
+        #[source]
+        source: VerifyError,
+    },
+    /// A scenario whose settings make no sense.
+    #[error("invalid scenario: {field}: {reason}")]
+    InvalidScenario {
+        /// The setting at fault.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// An operating-system error on a real path.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The real path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidScenario {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The `io::ErrorKind` closest to this error.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Error::NotFound { .. } | Error::NoSuchVolume { .. } => io::ErrorKind::NotFound,
+            Error::AlreadyExists { .. } => io::ErrorKind::AlreadyExists,
+            Error::IsAFolder { .. } => io::ErrorKind::IsADirectory,
+            Error::NotAFolder { .. } => io::ErrorKind::NotADirectory,
+            Error::DenyConflict { .. } | Error::NotWritable { .. } => {
+                io::ErrorKind::PermissionDenied
+            }
+            Error::DiskFull { .. } => io::ErrorKind::StorageFull,
+            Error::DataFile { .. } => io::ErrorKind::InvalidData,
+            Error::InvalidScenario { .. } | Error::BadHandle => io::ErrorKind::InvalidInput,
+            Error::VolumeIo { .. } => io::ErrorKind::Other,
+            Error::Io { source, .. } => source.kind(),
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        io::Error::new(e.kind(), e)
+    }
+}

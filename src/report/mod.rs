@@ -1,0 +1,214 @@
+//! What a night came to: the [`Outcome`], the [`Metrics`], a [`Verdict`] for
+//! every archived file, and the timeline of [`Event`]s; serialized by
+//! [`Report::to_json`] in one versioned schema.
+//!
+//! What does not live here: how a night is run (the runners) or judged (the
+//! oracle); a report only carries the results.
+
+mod event;
+mod json;
+mod timeline;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use event::{Actor, Event, EventKind, RequestKind, Unavailable};
+pub use json::SCHEMA_VERSION;
+pub use timeline::Timeline;
+
+use crate::chooser::Choices;
+use crate::time::SimTime;
+use crate::volume::VolumePath;
+
+/// How a night ended, in order of severity: the most severe that happened wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The server never shut down or hung because of the backup, and every
+    /// archived copy of Mail Data is consistent.
+    Clean,
+    /// In reaction to a foreign access, the server shut itself down.
+    GracefulShutdown,
+    /// In reaction to a foreign access, the server stopped answering while
+    /// still holding its data file, for longer than the hang threshold.
+    Hang,
+    /// An archived copy of Mail Data equals no state the file held between
+    /// transactions.
+    Corrupted,
+}
+
+impl Outcome {
+    /// Every outcome, least severe first.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Clean,
+        Outcome::GracefulShutdown,
+        Outcome::Hang,
+        Outcome::Corrupted,
+    ];
+
+    /// The name used in JSON and on the command line: `clean`,
+    /// `graceful_shutdown`, `hang`, `corrupted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Clean => "clean",
+            Outcome::GracefulShutdown => "graceful_shutdown",
+            Outcome::Hang => "hang",
+            Outcome::Corrupted => "corrupted",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Clean => "clean",
+            Outcome::GracefulShutdown => "graceful shutdown",
+            Outcome::Hang => "hang",
+            Outcome::Corrupted => "corrupted",
+        })
+    }
+}
+
+/// What a night cost and what it saved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// All time the server was not serving: `planned_downtime + unplanned_downtime`.
+    pub server_downtime: Duration,
+    /// Stops and pauses a policy asked for.
+    pub planned_downtime: Duration,
+    /// Shutdown or hang, until the administrator restarted the server.
+    pub unplanned_downtime: Duration,
+    /// Acknowledged deliveries missing from the live file (always 0).
+    pub messages_lost: u64,
+    /// Deliveries acknowledged to their senders.
+    pub deliveries_acknowledged: u64,
+    /// Requests that found the server down, hung or paused.
+    pub deliveries_deferred: u64,
+    /// `None` when Mail Data (or a copy of it) was not archived; otherwise the
+    /// time from the moment the archived copy was taken to the end of the backup.
+    pub recovery_point_age: Option<Duration>,
+    /// Files copied into the backup set.
+    pub files_archived: u64,
+    /// Files skipped because of an exclusion (each file inside an excluded
+    /// folder counts).
+    pub files_excluded: u64,
+    /// Files skipped because a writer held them, or they never went quiet.
+    pub files_skipped_busy: u64,
+    /// Bytes copied into the backup set.
+    pub bytes_archived: u64,
+}
+
+/// The oracle's judgement of an archived copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// The copy equals a state the file held between transactions.
+    Consistent {
+        /// The data file's generation in that state (0 for files the model
+        /// never writes).
+        generation: u64,
+        /// From the moment the copy was taken to the end of the backup.
+        age: Duration,
+        /// The copy was taken on an earlier night.
+        stale: bool,
+    },
+    /// The copy equals no state the file ever held.
+    Torn,
+}
+
+impl Verdict {
+    /// Whether the copy is consistent.
+    pub fn is_consistent(&self) -> bool {
+        matches!(self, Verdict::Consistent { .. })
+    }
+}
+
+/// One file in the backup set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivedFile {
+    /// Where the backup read it (a snapshot is archived under the live path).
+    pub path: VolumePath,
+    /// Bytes archived.
+    pub len_bytes: u64,
+    /// Whether this is Mail Data or a copy of it.
+    pub mail_data: bool,
+    /// When the archived copy was taken.
+    pub taken_at: SimTime,
+    /// The oracle's judgement.
+    pub verdict: Verdict,
+}
+
+/// Everything a run found: outcome, metrics, archive verdicts and timeline.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub(crate) outcome: Outcome,
+    pub(crate) seed: u64,
+    pub(crate) choices: Choices,
+    pub(crate) metrics: Metrics,
+    pub(crate) archive: Vec<ArchivedFile>,
+    pub(crate) timeline: Vec<Event>,
+    pub(crate) nights: u32,
+    pub(crate) behavior: String,
+    pub(crate) snapshot: String,
+    pub(crate) open_files: String,
+}
+
+impl Report {
+    /// The most severe outcome of the run.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// The seed the run was drawn from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Every choice the run made: replay it to get this report again.
+    pub fn choices(&self) -> &Choices {
+        &self.choices
+    }
+
+    /// Costs and counts.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Every archived file, with the oracle's verdict.
+    pub fn archive(&self) -> &[ArchivedFile] {
+        &self.archive
+    }
+
+    /// The archived copies of Mail Data (the live file, a snapshot of it, or a
+    /// copy-aside).
+    pub fn mail_data_archived(&self) -> impl Iterator<Item = &ArchivedFile> {
+        self.archive.iter().filter(|a| a.mail_data)
+    }
+
+    /// What happened, in order.
+    pub fn timeline(&self) -> &[Event] {
+        &self.timeline
+    }
+
+    /// Number of nights run.
+    pub fn nights(&self) -> u32 {
+        self.nights
+    }
+
+    /// The whole timeline as plain narration, one event per line.
+    pub fn narrate(&self) -> String {
+        let mut out = String::new();
+        for e in &self.timeline {
+            use std::fmt::Write as _;
+            let _ = writeln!(out, "{e}");
+        }
+        out
+    }
+
+    /// The report in the versioned JSON schema (see [`SCHEMA_VERSION`]).
+    pub fn to_json(&self) -> String {
+        json::to_json(self)
+    }
+}

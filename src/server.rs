@@ -1,0 +1,392 @@
+//! [`MailServer`]: Microsoft Mail for AppleTalk's server, holding "Microsoft
+//! Mail Data" open for reading and writing while it runs.
+//!
+//! The server commits each request (deliver, read, delete) as one transaction
+//! that writes its record, rewrites the header page with the next generation,
+//! and syncs; only then is a delivery acknowledged. It updates the file in
+//! place, so a copy read while it writes can be torn. When another process
+//! opens its data file (a foreign access) it reacts per [`ConflictBehavior`].
+//!
+//! What does not live here: when requests arrive (the runner's traffic) and
+//! which reaction the KB preset draws (the runner's chooser).
+
+use std::ops::Range;
+
+use crate::datafile::{self, Header, RecordFlags};
+use crate::error::{Error, Result};
+use crate::volume::{Access, Content, Deny, Handle, Owner, Volume, VolumePath};
+
+/// How the server reacts when another process opens its data file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConflictBehavior {
+    /// Finish the transaction in flight, flush, close the file and stop: what
+    /// Mail "usually" does, to prevent corruption.
+    Shutdown,
+    /// Stop answering while still holding the file: what Mail "may" do.
+    Hang,
+    /// Keep serving: the unsafe choice, which shows what the shutdown prevents.
+    Tolerate,
+}
+
+impl ConflictBehavior {
+    /// The name used on the command line: `shutdown`, `hang`, `tolerate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictBehavior::Shutdown => "shutdown",
+            ConflictBehavior::Hang => "hang",
+            ConflictBehavior::Tolerate => "tolerate",
+        }
+    }
+}
+
+/// Whether the server answers requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServerState {
+    /// Serving requests.
+    Serving,
+    /// Paused by a policy; holds its file, answers nothing until resumed.
+    Paused,
+    /// Stopped: the data file is closed.
+    Down,
+    /// Hung: holds its data file and answers nothing.
+    Hung,
+}
+
+/// A committed transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// Generation of the data file after the commit.
+    pub generation: u64,
+    /// The message the transaction was about (none for a compaction).
+    pub message_id: Option<u64>,
+    /// Byte ranges the transaction wrote (for the consistency oracle).
+    pub touched: [Range<u64>; 2],
+    /// Bytes reclaimed, for a compaction.
+    pub reclaimed_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Record {
+    id: u64,
+    offset: u64,
+    len: u64,
+    flags: RecordFlags,
+}
+
+/// The mail server, holding its data file.
+#[derive(Debug)]
+pub struct MailServer {
+    path: VolumePath,
+    owner: Owner,
+    handle: Option<Handle>,
+    state: ServerState,
+    header: Header,
+    records: Vec<Record>,
+    /// Indices into `records` of messages not deleted.
+    live: Vec<u32>,
+    foreign_seen: u64,
+    payload: Vec<u8>,
+    record: Vec<u8>,
+}
+
+impl MailServer {
+    /// The owner name the server opens its file under.
+    pub const OWNER: &'static str = "Microsoft Mail Server";
+
+    /// Starts the server: opens `path` for reading and writing, denying other
+    /// writers, and rebuilds its index from the file.
+    pub fn start(volume: &dyn Volume, path: VolumePath) -> Result<MailServer> {
+        let mut s = MailServer {
+            path,
+            owner: Owner::new(Self::OWNER),
+            handle: None,
+            state: ServerState::Down,
+            header: Header::empty(),
+            records: Vec::new(),
+            live: Vec::new(),
+            foreign_seen: 0,
+            payload: Vec::with_capacity(64 * 1024),
+            record: Vec::with_capacity(64 * 1024),
+        };
+        s.open(volume)?;
+        Ok(s)
+    }
+
+    fn open(&mut self, volume: &dyn Volume) -> Result<()> {
+        let h = volume.open(&self.path, &self.owner, Access::ReadWrite, Deny::WRITE)?;
+        let image = match volume.image(h) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = volume.close(h);
+                return Err(e);
+            }
+        };
+        let (header, infos) = match datafile::scan(&image) {
+            Ok(x) => x,
+            Err(source) => {
+                let _ = volume.close(h);
+                return Err(Error::DataFile {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        self.header = header;
+        self.records.clear();
+        self.live.clear();
+        for info in infos {
+            if !info.flags.contains(RecordFlags::DELETED) {
+                self.live.push(self.records.len() as u32);
+            }
+            self.records.push(Record {
+                id: info.message_id,
+                offset: info.offset,
+                len: info.record_len,
+                flags: info.flags,
+            });
+        }
+        self.foreign_seen = volume.foreign_opens(h)?.count;
+        self.handle = Some(h);
+        self.state = ServerState::Serving;
+        Ok(())
+    }
+
+    /// The data file's path.
+    pub fn path(&self) -> &VolumePath {
+        &self.path
+    }
+
+    /// Whether the server is serving, paused, down or hung.
+    pub fn state(&self) -> ServerState {
+        self.state
+    }
+
+    /// Whether the server holds its data file open.
+    pub fn holds_file(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// Current generation of the data file.
+    pub fn generation(&self) -> u64 {
+        self.header.generation
+    }
+
+    /// Messages not deleted.
+    pub fn message_count(&self) -> u64 {
+        self.live.len() as u64
+    }
+
+    /// The data file's header as last committed.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn handle(&self) -> Result<Handle> {
+        self.handle.ok_or(Error::BadHandle)
+    }
+
+    fn commit_header(&mut self, volume: &dyn Volume) -> Result<()> {
+        self.header.generation += 1;
+        let h = self.handle()?;
+        volume.write_at(h, 0, &self.header.encode())?;
+        volume.sync(h)
+    }
+
+    /// Delivers a new message of `payload_len` bytes: one transaction. The
+    /// message is acknowledged when this returns `Ok`.
+    pub fn deliver(&mut self, volume: &dyn Volume, payload_len: u32) -> Result<Commit> {
+        let h = self.handle()?;
+        let id = self.header.next_message_id;
+        self.payload.clear();
+        datafile::synthetic_payload(id, payload_len, &mut self.payload);
+        self.record.clear();
+        datafile::encode_record(id, RecordFlags::default(), &self.payload, &mut self.record);
+        let offset = self.header.committed_len;
+        volume.write_at(h, offset, &self.record)?;
+        let len = self.record.len() as u64;
+        self.header.committed_len += len;
+        self.header.message_count += 1;
+        self.header.next_message_id += 1;
+        self.commit_header(volume)?;
+        self.live.push(self.records.len() as u32);
+        self.records.push(Record {
+            id,
+            offset,
+            len,
+            flags: RecordFlags::default(),
+        });
+        Ok(Commit {
+            generation: self.header.generation,
+            message_id: Some(id),
+            touched: [0..Header::ENCODED_BYTES as u64, offset..offset + len],
+            reclaimed_bytes: 0,
+        })
+    }
+
+    fn set_flag(
+        &mut self,
+        volume: &dyn Volume,
+        pick: u32,
+        flag: RecordFlags,
+    ) -> Result<Option<Commit>> {
+        if self.live.is_empty() {
+            return Ok(None);
+        }
+        let h = self.handle()?;
+        let k = pick as usize % self.live.len();
+        let idx = self.live[k] as usize;
+        let rec = &mut self.records[idx];
+        rec.flags = rec.flags.with(flag);
+        let at = rec.offset + datafile::FLAGS_OFFSET;
+        let (id, len) = (rec.id, rec.len);
+        volume.write_at(h, at, &datafile::flag_bytes(rec.flags))?;
+        if flag == RecordFlags::DELETED {
+            self.live.swap_remove(k);
+            self.header.message_count -= 1;
+            self.header.dead_bytes += len;
+        }
+        self.commit_header(volume)?;
+        Ok(Some(Commit {
+            generation: self.header.generation,
+            message_id: Some(id),
+            touched: [0..Header::ENCODED_BYTES as u64, at..at + 2],
+            reclaimed_bytes: 0,
+        }))
+    }
+
+    /// Marks a message read: `pick` chooses among the messages not deleted.
+    /// `None` when the file holds no message.
+    pub fn mark_read(&mut self, volume: &dyn Volume, pick: u32) -> Result<Option<Commit>> {
+        self.set_flag(volume, pick, RecordFlags::READ)
+    }
+
+    /// Deletes a message: `pick` chooses among the messages not deleted.
+    pub fn delete(&mut self, volume: &dyn Volume, pick: u32) -> Result<Option<Commit>> {
+        self.set_flag(volume, pick, RecordFlags::DELETED)
+    }
+
+    /// Whether deleted records fill more than a quarter of the record area.
+    pub fn needs_compaction(&self) -> bool {
+        let area = self
+            .header
+            .committed_len
+            .saturating_sub(datafile::HEADER_BYTES);
+        self.header.dead_bytes > 0 && self.header.dead_bytes * 4 > area
+    }
+
+    /// Compacts the data file in place: live records after the first deleted
+    /// one slide down over it, in one transaction.
+    pub fn compact(&mut self, volume: &dyn Volume) -> Result<Commit> {
+        let h = self.handle()?;
+        let image: Content = volume.image(h)?;
+        let first_dead = self
+            .records
+            .iter()
+            .position(|r| r.flags.contains(RecordFlags::DELETED))
+            .unwrap_or(self.records.len());
+        let start = self
+            .records
+            .get(first_dead)
+            .map_or(self.header.committed_len, |r| r.offset);
+        let mut out = Vec::new();
+        let mut kept = Vec::with_capacity(self.records.len());
+        kept.extend_from_slice(&self.records[..first_dead]);
+        let mut pos = start;
+        for r in &self.records[first_dead..] {
+            if r.flags.contains(RecordFlags::DELETED) {
+                continue;
+            }
+            let at = out.len();
+            out.resize(at + r.len as usize, 0);
+            if !datafile::ReadAt::read_at(&image, r.offset, &mut out[at..]) {
+                return Err(Error::DataFile {
+                    path: self.path.clone(),
+                    source: datafile::VerifyError::Truncated {
+                        committed_len: r.offset + r.len,
+                        len_bytes: image.len_bytes(),
+                    },
+                });
+            }
+            kept.push(Record { offset: pos, ..*r });
+            pos += r.len;
+        }
+        volume.write_at(h, start, &out)?;
+        let old_end = self.header.committed_len;
+        let reclaimed = old_end - pos;
+        volume.set_len(h, pos)?;
+        self.header.committed_len = pos;
+        self.header.dead_bytes = 0;
+        self.commit_header(volume)?;
+        self.live = (0..kept.len() as u32).collect();
+        self.records = kept;
+        Ok(Commit {
+            generation: self.header.generation,
+            message_id: None,
+            touched: [0..Header::ENCODED_BYTES as u64, start..old_end],
+            reclaimed_bytes: reclaimed,
+        })
+    }
+
+    /// Whether someone else has opened the data file since the last call:
+    /// `Some(who)` (the name, or "another process" where the volume cannot tell).
+    pub fn foreign_access(&mut self, volume: &dyn Volume) -> Result<Option<String>> {
+        let Some(h) = self.handle else {
+            return Ok(None);
+        };
+        let f = volume.foreign_opens(h)?;
+        let new = f.count > self.foreign_seen;
+        self.foreign_seen = f.count;
+        Ok(new.then(|| f.last_by.unwrap_or_else(|| "another process".to_owned())))
+    }
+
+    /// Reacts to a foreign access. Transactions are atomic here, so there is
+    /// never one in flight: a shutdown flushes and closes a consistent file.
+    pub fn react(&mut self, volume: &dyn Volume, behavior: ConflictBehavior) -> Result<()> {
+        match behavior {
+            ConflictBehavior::Shutdown => self.stop(volume),
+            ConflictBehavior::Hang => {
+                self.state = ServerState::Hung;
+                Ok(())
+            }
+            ConflictBehavior::Tolerate => Ok(()),
+        }
+    }
+
+    /// Flushes, closes the data file and stops (a shutdown, or a planned stop).
+    pub fn stop(&mut self, volume: &dyn Volume) -> Result<()> {
+        if let Some(h) = self.handle.take() {
+            volume.sync(h)?;
+            volume.close(h)?;
+        }
+        self.state = ServerState::Down;
+        Ok(())
+    }
+
+    /// Pauses: holds the file, answers nothing.
+    pub fn pause(&mut self) {
+        if self.state == ServerState::Serving {
+            self.state = ServerState::Paused;
+        }
+    }
+
+    /// Resumes serving after a pause.
+    pub fn resume(&mut self) {
+        if self.state == ServerState::Paused {
+            self.state = ServerState::Serving;
+        }
+    }
+
+    /// Restarts a stopped or hung server: a hung process is killed (its open
+    /// closes), then the server opens its file again and rebuilds its index.
+    pub fn restart(&mut self, volume: &dyn Volume) -> Result<()> {
+        if let Some(h) = self.handle.take() {
+            volume.close(h)?;
+        }
+        self.open(volume)
+    }
+
+    /// The data file's current image, as the holder sees it.
+    pub fn image(&self, volume: &dyn Volume) -> Result<Content> {
+        volume.image(self.handle()?)
+    }
+}

@@ -1,0 +1,600 @@
+//! The discrete-event loop of a simulated night.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use super::Options;
+use super::preset::{self, mail_data_path};
+use crate::backup::{BackupClient, BackupItem, Step};
+use crate::chooser::Chooser;
+use crate::datafile::{self, RecordFlags};
+use crate::error::{Error, Result};
+use crate::oracle::Oracle;
+use crate::report::{
+    Actor, ArchivedFile, EventKind, Metrics, Outcome, Report, RequestKind, Timeline, Unavailable,
+    Verdict,
+};
+use crate::server::{Commit, ConflictBehavior, MailServer, ServerState};
+use crate::time::{SimTime, TimeOfDay};
+use crate::volume::{SimVolume, Volume, VolumePath};
+
+/// Events a night may hold at most: a bound on any scenario, however odd.
+const MAX_EVENTS_PER_NIGHT: u64 = 5_000_000;
+
+/// When a night begins, unless its traffic starts earlier.
+const NIGHT_BEGINS: TimeOfDay = TimeOfDay::hm(22, 0);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Traffic,
+    Backup,
+    Admin,
+    HangCheck(u64),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    kind: RequestKind,
+    payload_len: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Outage {
+    since: SimTime,
+    why: Unavailable,
+    planned: bool,
+    episode: u64,
+}
+
+struct World<'o> {
+    opts: &'o Options,
+    hd: SimVolume,
+    drive: SimVolume,
+    live: VolumePath,
+    server: MailServer,
+    chooser: Chooser,
+    queue: BinaryHeap<Reverse<(SimTime, u64, Action)>>,
+    seq: u64,
+    log: Timeline,
+    oracle: Oracle,
+    acked: Vec<u64>,
+    deleted: Vec<u64>,
+    deferred: Vec<Pending>,
+    outage: Option<Outage>,
+    episodes: u64,
+    metrics: Metrics,
+    outcome: Outcome,
+    archive: Vec<ArchivedFile>,
+}
+
+/// A time of day during night `k` (0-based): evening times fall on day `k`,
+/// morning times on day `k + 1`.
+fn during(night: u32, t: TimeOfDay) -> SimTime {
+    let evening = t.secs_since_midnight() >= 12 * 3600;
+    SimTime::at(if evening { night } else { night + 1 }, t)
+}
+
+pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
+    let (hd, drive) = preset::volumes();
+    let live = mail_data_path();
+    let start = during(0, NIGHT_BEGINS).min(during(0, opts.traffic.start));
+    hd.set_now(start);
+    drive.set_now(start);
+    let server = MailServer::start(&hd, live.clone())?;
+    let oracle = Oracle::new(&server.image(&hd)?, server.generation(), start);
+    let mut w = World {
+        opts,
+        hd,
+        drive,
+        live,
+        server,
+        chooser,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        log: Timeline::default(),
+        oracle,
+        acked: Vec::new(),
+        deleted: Vec::new(),
+        deferred: Vec::new(),
+        outage: None,
+        episodes: 0,
+        metrics: Metrics::default(),
+        outcome: Outcome::Clean,
+        archive: Vec::new(),
+    };
+    for night in 0..opts.nights {
+        w.night(night)?;
+    }
+    w.finish()
+}
+
+impl World<'_> {
+    fn schedule(&mut self, at: SimTime, action: Action) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, action)));
+    }
+
+    /// The next event; simultaneous events are ordered by the chooser.
+    fn pop(&mut self) -> Option<(SimTime, Action)> {
+        let Reverse((t, seq, a)) = self.queue.pop()?;
+        if self.queue.peek().is_none_or(|Reverse(n)| n.0 != t) {
+            return Some((t, a));
+        }
+        let mut tied = vec![(seq, a)];
+        while self.queue.peek().is_some_and(|Reverse(n)| n.0 == t) {
+            let Reverse((_, s, b)) = self.queue.pop().expect("peeked");
+            tied.push((s, b));
+        }
+        let pick = self.chooser.choose(tied.len() as u32) as usize;
+        let (_, chosen) = tied.swap_remove(pick);
+        for (s, b) in tied {
+            self.queue.push(Reverse((t, s, b)));
+        }
+        Some((t, chosen))
+    }
+
+    fn set_now(&self, t: SimTime) {
+        self.hd.set_now(t);
+        self.drive.set_now(t);
+    }
+
+    /// A gap between two arrivals: bursts of short gaps, some longer pauses,
+    /// now and then a quiet spell; the mean is the configured rate's.
+    fn gap(&mut self) -> Duration {
+        let mean_us = 3_600_000_000 / u64::from(self.opts.traffic.requests_per_hour.max(1));
+        let (lo, hi) = match self.chooser.weighted(&[60, 30, 10]) {
+            0 => (mean_us * 3 / 100, mean_us * 44 / 100),
+            1 => (mean_us * 44 / 100, mean_us * 176 / 100),
+            _ => (mean_us * 176 / 100, mean_us * 880 / 100),
+        };
+        // Whole milliseconds keep choices small.
+        let ms = self.chooser.range(lo / 1000, hi / 1000);
+        Duration::from_millis(ms.max(1))
+    }
+
+    fn payload_len(&mut self) -> u32 {
+        let (lo, hi) = match self.chooser.weighted(&[70, 25, 5]) {
+            0 => (200, 1_200),
+            1 => (1_200, 4_000),
+            _ => (4_000, 32_000),
+        };
+        self.chooser.range(lo, hi) as u32
+    }
+
+    fn night(&mut self, night: u32) -> Result<()> {
+        let o = self.opts;
+        let begins = during(night, NIGHT_BEGINS).min(during(night, o.traffic.start));
+        self.log.night = night + 1;
+        self.set_now(begins);
+        self.log.push(
+            begins,
+            Actor::Administrator,
+            EventKind::NightBegins { night: night + 1 },
+            None,
+        );
+        if night == 0 {
+            let live = self.live.clone();
+            self.log.push(
+                begins,
+                Actor::MailServer,
+                EventKind::ServerStarted {
+                    generation: self.server.generation(),
+                    messages: self.server.message_count(),
+                },
+                Some(&live),
+            );
+        }
+        let traffic_end = during(night, o.traffic.end).max(during(night, o.traffic.start));
+        if o.traffic.requests_per_hour > 0 {
+            let first = during(night, o.traffic.start) + self.gap();
+            if first <= traffic_end {
+                self.schedule(first, Action::Traffic);
+            }
+        }
+        self.schedule(during(night, o.backup_at), Action::Backup);
+        let admin = during(night, o.admin_at);
+        self.schedule(admin, Action::Admin);
+        let mut backup = BackupClient::new(
+            vec![
+                preset::SERVER_HD.to_owned(),
+                preset::BACKUP_DRIVE.to_owned(),
+            ],
+            o.exclusion.clone(),
+            o.open_files,
+            o.speed,
+        );
+        let mut backup_end = None;
+        let mut events = 0u64;
+        let mut now = begins;
+        let mut shutdown = false;
+        let mut hang = false;
+        while let Some((t, action)) = self.pop() {
+            events += 1;
+            if events > MAX_EVENTS_PER_NIGHT {
+                return Err(Error::invalid(
+                    "traffic",
+                    format!("night {} exceeds {MAX_EVENTS_PER_NIGHT} events", night + 1),
+                ));
+            }
+            now = t;
+            self.set_now(t);
+            match action {
+                Action::Traffic => {
+                    let kind = match self.chooser.weighted(&[50, 35, 15]) {
+                        0 => RequestKind::Deliver,
+                        1 => RequestKind::Read,
+                        _ => RequestKind::Delete,
+                    };
+                    let payload_len = if kind == RequestKind::Deliver {
+                        self.payload_len()
+                    } else {
+                        0
+                    };
+                    self.request(t, Pending { kind, payload_len })?;
+                    let next = t + self.gap();
+                    if next <= traffic_end {
+                        self.schedule(next, Action::Traffic);
+                    }
+                }
+                Action::Backup => {
+                    let vols: [&dyn Volume; 2] = [&self.hd, &self.drive];
+                    match backup.step(&vols, t, &mut self.log)? {
+                        Step::At(next) => self.schedule(next, Action::Backup),
+                        Step::Done => backup_end = Some(t),
+                    }
+                }
+                Action::Admin => {
+                    if let Some(out) = self.outage.filter(|o| !o.planned) {
+                        let after = t - out.since;
+                        if out.why == Unavailable::Hung && after > o.hang_threshold {
+                            hang = true;
+                        }
+                        self.log.push(
+                            t,
+                            Actor::Administrator,
+                            EventKind::Restarted {
+                                was: out.why,
+                                after,
+                            },
+                            None,
+                        );
+                        self.server.restart(&self.hd)?;
+                        self.log.push(
+                            t,
+                            Actor::MailServer,
+                            EventKind::ServerStarted {
+                                generation: self.server.generation(),
+                                messages: self.server.message_count(),
+                            },
+                            Some(&self.live.clone()),
+                        );
+                        self.back_up(t);
+                        self.resend(t)?;
+                    }
+                }
+                Action::HangCheck(episode) => {
+                    if let Some(out) = self.outage.filter(|o| o.episode == episode) {
+                        self.log.push(
+                            t,
+                            Actor::MailServer,
+                            EventKind::HangDetected {
+                                after: t - out.since,
+                            },
+                            Some(&self.live.clone()),
+                        );
+                    }
+                }
+            }
+            if let Some(by) = self.server.foreign_access(&self.hd)? {
+                match self.conflict(t, by)? {
+                    ConflictBehavior::Shutdown => shutdown = true,
+                    ConflictBehavior::Hang | ConflictBehavior::Tolerate => {}
+                }
+            }
+        }
+        // A hang the administrator never ended (a scenario with an early
+        // administrator) still counts once it outlasts the threshold.
+        if let Some(out) = self
+            .outage
+            .filter(|o| o.why == Unavailable::Hung && !o.planned)
+        {
+            if now - out.since > o.hang_threshold {
+                hang = true;
+            }
+        }
+        let stats = backup.stats();
+        self.metrics.files_archived += stats.files_archived;
+        self.metrics.bytes_archived += stats.bytes_archived;
+        self.metrics.files_excluded += stats.files_excluded;
+        self.metrics.files_skipped_busy += stats.files_skipped_busy;
+        let end = backup_end.unwrap_or(now);
+        let torn = self.judge(backup.take_backup_set(), begins, end);
+        if let Some(out) = &mut self.outage {
+            // Still down at the end of the night: count it so far.
+            let d = now - out.since;
+            if out.planned {
+                self.metrics.planned_downtime += d;
+            } else {
+                self.metrics.unplanned_downtime += d;
+            }
+            out.since = now;
+        }
+        self.log
+            .push(now, Actor::Administrator, EventKind::NightEnds, None);
+        let night_outcome = if torn {
+            Outcome::Corrupted
+        } else if hang {
+            Outcome::Hang
+        } else if shutdown {
+            Outcome::GracefulShutdown
+        } else {
+            Outcome::Clean
+        };
+        self.outcome = self.outcome.max(night_outcome);
+        Ok(())
+    }
+
+    /// Judges a night's backup set; true if a copy of Mail Data is torn.
+    fn judge(&mut self, set: Vec<BackupItem>, night_began: SimTime, backup_end: SimTime) -> bool {
+        let mut torn = false;
+        let mut newest: Option<(bool, SimTime)> = None;
+        for item in set {
+            let name = item.path.name();
+            let mail_data = item.path == self.live
+                || name.starts_with("Mail Data Backup")
+                || self.oracle.recognizes(&item.content);
+            let taken_at = item.taken_at;
+            let verdict = if mail_data {
+                match self.oracle.judge(&item.content) {
+                    Some(generation) => Verdict::Consistent {
+                        generation,
+                        age: backup_end - taken_at,
+                        stale: taken_at < night_began,
+                    },
+                    None => {
+                        torn = true;
+                        Verdict::Torn
+                    }
+                }
+            } else {
+                Verdict::Consistent {
+                    generation: 0,
+                    age: backup_end - taken_at,
+                    stale: false,
+                }
+            };
+            if mail_data {
+                let candidate = (verdict.is_consistent(), taken_at);
+                if newest.is_none_or(|n| candidate > n) {
+                    newest = Some(candidate);
+                }
+            }
+            self.archive.push(ArchivedFile {
+                path: item.path,
+                len_bytes: item.content.len_bytes(),
+                mail_data,
+                taken_at,
+                verdict,
+            });
+        }
+        self.metrics.recovery_point_age = newest.map(|(_, at)| backup_end - at);
+        torn
+    }
+
+    fn conflict(&mut self, t: SimTime, by: String) -> Result<ConflictBehavior> {
+        let live = self.live.clone();
+        self.log.push(
+            t,
+            Actor::MailServer,
+            EventKind::ForeignAccess { by },
+            Some(&live),
+        );
+        let behavior = match self.opts.conflict {
+            Some(b) => b,
+            None => {
+                let p = (self.opts.shutdown_probability * 1_000_000.0).round() as u32;
+                match self.chooser.weighted(&[p, 1_000_000 - p.min(1_000_000)]) {
+                    0 => ConflictBehavior::Shutdown,
+                    _ => ConflictBehavior::Hang,
+                }
+            }
+        };
+        if self.server.state() != ServerState::Serving {
+            return Ok(ConflictBehavior::Tolerate);
+        }
+        let generation = self.server.generation();
+        self.server.react(&self.hd, behavior)?;
+        match behavior {
+            ConflictBehavior::Shutdown => {
+                self.log.push(
+                    t,
+                    Actor::MailServer,
+                    EventKind::ShutDown { generation },
+                    Some(&live),
+                );
+                self.go_down(t, Unavailable::Down, false);
+            }
+            ConflictBehavior::Hang => {
+                self.log
+                    .push(t, Actor::MailServer, EventKind::Hung, Some(&live));
+                let episode = self.go_down(t, Unavailable::Hung, false);
+                self.schedule(t + self.opts.hang_threshold, Action::HangCheck(episode));
+            }
+            ConflictBehavior::Tolerate => {
+                self.log
+                    .push(t, Actor::MailServer, EventKind::Tolerated, Some(&live));
+            }
+        }
+        Ok(behavior)
+    }
+
+    fn go_down(&mut self, t: SimTime, why: Unavailable, planned: bool) -> u64 {
+        self.episodes += 1;
+        self.outage = Some(Outage {
+            since: t,
+            why,
+            planned,
+            episode: self.episodes,
+        });
+        self.episodes
+    }
+
+    fn back_up(&mut self, t: SimTime) {
+        if let Some(out) = self.outage.take() {
+            let d = t - out.since;
+            if out.planned {
+                self.metrics.planned_downtime += d;
+            } else {
+                self.metrics.unplanned_downtime += d;
+            }
+        }
+    }
+
+    fn request(&mut self, t: SimTime, req: Pending) -> Result<()> {
+        let reason = match self.server.state() {
+            ServerState::Serving => return self.serve(t, req),
+            ServerState::Down => Unavailable::Down,
+            ServerState::Hung => Unavailable::Hung,
+            ServerState::Paused => Unavailable::Paused,
+        };
+        self.metrics.deliveries_deferred += 1;
+        self.deferred.push(req);
+        self.log.push(
+            t,
+            Actor::MailClients,
+            EventKind::Deferred {
+                request: req.kind,
+                reason,
+            },
+            None,
+        );
+        Ok(())
+    }
+
+    fn resend(&mut self, t: SimTime) -> Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.deferred);
+        self.log.push(
+            t,
+            Actor::MailClients,
+            EventKind::Resent {
+                requests: pending.len() as u64,
+            },
+            None,
+        );
+        for req in pending {
+            self.serve(t, req)?;
+        }
+        Ok(())
+    }
+
+    fn serve(&mut self, t: SimTime, req: Pending) -> Result<()> {
+        let commit = match req.kind {
+            RequestKind::Deliver => {
+                let c = self.server.deliver(&self.hd, req.payload_len)?;
+                self.acked.extend(c.message_id);
+                Some(c)
+            }
+            RequestKind::Read | RequestKind::Delete => {
+                let pick = self
+                    .chooser
+                    .choose(self.server.message_count().min(u64::from(u32::MAX)) as u32);
+                if req.kind == RequestKind::Read {
+                    self.server.mark_read(&self.hd, pick)?
+                } else {
+                    let c = self.server.delete(&self.hd, pick)?;
+                    if let Some(c) = &c {
+                        self.deleted.extend(c.message_id);
+                    }
+                    c
+                }
+            }
+        };
+        let Some(commit) = commit else {
+            return Ok(());
+        };
+        self.record(t, req.kind, &commit)?;
+        if self.server.needs_compaction() {
+            let c = self.server.compact(&self.hd)?;
+            self.oracle
+                .commit(&self.server.image(&self.hd)?, c.generation, t, &c.touched);
+            let live = self.live.clone();
+            self.log.push(
+                t,
+                Actor::MailServer,
+                EventKind::Compacted {
+                    generation: c.generation,
+                    reclaimed_bytes: c.reclaimed_bytes,
+                },
+                Some(&live),
+            );
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, t: SimTime, kind: RequestKind, c: &Commit) -> Result<()> {
+        self.oracle
+            .commit(&self.server.image(&self.hd)?, c.generation, t, &c.touched);
+        let message_id = c.message_id.unwrap_or(0);
+        let generation = c.generation;
+        let ev = match kind {
+            RequestKind::Deliver => EventKind::Delivered {
+                message_id,
+                generation,
+            },
+            RequestKind::Read => EventKind::MarkedRead {
+                message_id,
+                generation,
+            },
+            RequestKind::Delete => EventKind::Deleted {
+                message_id,
+                generation,
+            },
+        };
+        self.log.push(t, Actor::MailServer, ev, None);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Report> {
+        // Nothing is lost: every acknowledged delivery not deleted by its
+        // owner is in the live file.
+        let image = self.hd.contents(&self.live)?;
+        let (_, records) = datafile::scan(&image).map_err(|source| Error::DataFile {
+            path: self.live.clone(),
+            source,
+        })?;
+        let mut present: Vec<u64> = records
+            .iter()
+            .filter(|r| !r.flags.contains(RecordFlags::DELETED))
+            .map(|r| r.message_id)
+            .collect();
+        present.sort_unstable();
+        self.deleted.sort_unstable();
+        self.metrics.deliveries_acknowledged = self.acked.len() as u64;
+        self.metrics.messages_lost = self
+            .acked
+            .iter()
+            .filter(|id| {
+                self.deleted.binary_search(id).is_err() && present.binary_search(id).is_err()
+            })
+            .count() as u64;
+        self.metrics.server_downtime =
+            self.metrics.planned_downtime + self.metrics.unplanned_downtime;
+        let o = self.opts;
+        Ok(Report {
+            outcome: self.outcome,
+            seed: o.seed,
+            choices: self.chooser.into_choices(),
+            metrics: self.metrics,
+            archive: self.archive,
+            timeline: self.log.events,
+            nights: o.nights,
+            behavior: o.conflict.map_or("kb", ConflictBehavior::as_str).to_owned(),
+            snapshot: o.snapshot.name().to_owned(),
+            open_files: o.open_files.as_str().to_owned(),
+        })
+    }
+}

@@ -1,0 +1,408 @@
+//! [`Content`]: an immutable file image made of shared pages.
+//!
+//! A simulated night copies tens of megabytes (the backup archives whole
+//! volumes, MS Mail Backup copies Mail Data aside), so contents are pages
+//! behind reference counts: copying a file copies pointers, and writing to a
+//! shared page copies that one page first. Every page carries a *stamp*, an
+//! identifier of its bytes that changes whenever a write changes them; the
+//! consistency oracle compares stamps instead of hashing pages.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::datafile::ReadAt;
+
+/// Bytes per content page.
+pub const PAGE_BYTES: usize = 4096;
+
+/// One page of a file. Equal stamps mean equal bytes.
+#[derive(Clone)]
+pub(crate) struct Page {
+    pub(crate) stamp: u64,
+    pub(crate) bytes: [u8; PAGE_BYTES],
+}
+
+impl Page {
+    fn zeroed(stamp: u64) -> Arc<Page> {
+        Arc::new(Page {
+            stamp,
+            bytes: [0; PAGE_BYTES],
+        })
+    }
+}
+
+#[derive(Clone, Default)]
+struct Inner {
+    len: u64,
+    pages: Vec<Arc<Page>>,
+}
+
+/// An immutable image of a file's bytes, cheap to clone and share.
+#[derive(Clone, Default)]
+pub struct Content {
+    inner: Arc<Inner>,
+}
+
+/// Hands out page stamps: each volume has its own tag, so stamps of
+/// different volumes never collide.
+#[derive(Clone, Debug)]
+pub(crate) struct Stamper {
+    tag: u64,
+    next: u64,
+}
+
+impl Stamper {
+    pub(crate) fn new() -> Stamper {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Tag 0 is reserved for all-zero pages.
+        static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+        Stamper {
+            tag: NEXT_TAG.fetch_add(1, Ordering::Relaxed) << 32,
+            next: 0,
+        }
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        self.next = (self.next + 1) & 0xffff_ffff;
+        self.tag | self.next
+    }
+}
+
+impl Content {
+    /// Empty contents.
+    pub fn new() -> Content {
+        Content::default()
+    }
+
+    /// Contents holding a copy of `bytes` (fresh stamps from a private tag).
+    pub fn from_bytes(bytes: &[u8]) -> Content {
+        let mut c = Content::new();
+        let mut stamper = Stamper::new();
+        c.write_at(0, bytes, &mut stamper);
+        c
+    }
+
+    /// Contents of `len_bytes` built by repeating `pattern_pages` (shared,
+    /// not copied): how the preset's large static files are made once.
+    pub(crate) fn from_pattern(
+        len_bytes: u64,
+        pattern_pages: &[Arc<Page>],
+        start: usize,
+    ) -> Content {
+        let n = len_bytes.div_ceil(PAGE_BYTES as u64) as usize;
+        let pages = (0..n)
+            .map(|i| Arc::clone(&pattern_pages[(start + i) % pattern_pages.len()]))
+            .collect();
+        Content {
+            inner: Arc::new(Inner {
+                len: len_bytes,
+                pages,
+            }),
+        }
+    }
+
+    /// Pages of fresh bytes for [`Content::from_pattern`].
+    pub(crate) fn pattern_pages(count: usize, seed: u8) -> Vec<Arc<Page>> {
+        let mut stamper = Stamper::new();
+        (0..count)
+            .map(|i| {
+                let mut bytes = [0u8; PAGE_BYTES];
+                for (j, b) in bytes.iter_mut().enumerate() {
+                    *b = (j as u8)
+                        .wrapping_mul(31)
+                        .wrapping_add(seed)
+                        .wrapping_add(i as u8);
+                }
+                Arc::new(Page {
+                    stamp: stamper.next(),
+                    bytes,
+                })
+            })
+            .collect()
+    }
+
+    /// Length in bytes.
+    pub fn len_bytes(&self) -> u64 {
+        self.inner.len
+    }
+
+    /// Whether the contents are empty.
+    pub fn is_empty(&self) -> bool {
+        self.inner.len == 0
+    }
+
+    /// Whether two contents share the same image (a clone of one another, with
+    /// no write in between).
+    pub fn ptr_eq(&self, other: &Content) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Number of pages.
+    pub fn page_count(&self) -> usize {
+        self.inner.pages.len()
+    }
+
+    /// Stamp of page `index` (the oracle's fingerprint of its bytes).
+    pub fn page_stamp(&self, index: usize) -> Option<u64> {
+        self.inner.pages.get(index).map(|p| p.stamp)
+    }
+
+    /// All bytes, copied into one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.inner.len as usize);
+        let mut left = self.inner.len as usize;
+        for p in &self.inner.pages {
+            let take = left.min(PAGE_BYTES);
+            out.extend_from_slice(&p.bytes[..take]);
+            left -= take;
+        }
+        out
+    }
+
+    /// Writes `data` at `offset`, growing the contents as needed. Pages that
+    /// the write leaves unchanged keep their stamps; changed pages get fresh
+    /// ones, and a page shared with another copy is copied first.
+    pub(crate) fn write_at(&mut self, offset: u64, data: &[u8], stamper: &mut Stamper) {
+        if data.is_empty() {
+            return;
+        }
+        let end = offset + data.len() as u64;
+        if end > self.inner.len {
+            self.set_len(end, stamper);
+        }
+        let inner = Arc::make_mut(&mut self.inner);
+        let mut pos = offset;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let page = (pos / PAGE_BYTES as u64) as usize;
+            let at = (pos % PAGE_BYTES as u64) as usize;
+            let take = rest.len().min(PAGE_BYTES - at);
+            let (now, later) = rest.split_at(take);
+            if inner.pages[page].bytes[at..at + take] != *now {
+                let p = Arc::make_mut(&mut inner.pages[page]);
+                p.bytes[at..at + take].copy_from_slice(now);
+                p.stamp = stamper.next();
+            }
+            pos += take as u64;
+            rest = later;
+        }
+    }
+
+    /// Truncates or extends (with zeros) to `len_bytes`.
+    pub(crate) fn set_len(&mut self, len_bytes: u64, stamper: &mut Stamper) {
+        let old = self.inner.len;
+        if len_bytes == old {
+            return;
+        }
+        let inner = Arc::make_mut(&mut self.inner);
+        let pages = len_bytes.div_ceil(PAGE_BYTES as u64) as usize;
+        if len_bytes < old {
+            inner.pages.truncate(pages);
+            // Bytes past the new end read as zero if the file grows again.
+            let tail = (len_bytes % PAGE_BYTES as u64) as usize;
+            if tail != 0 {
+                let last = inner.pages.last_mut().expect("a nonzero tail has a page");
+                if last.bytes[tail..].iter().any(|&b| b != 0) {
+                    let p = Arc::make_mut(last);
+                    p.bytes[tail..].fill(0);
+                    p.stamp = stamper.next();
+                }
+            }
+        } else {
+            while inner.pages.len() < pages {
+                inner.pages.push(Page::zeroed(stamper.next()));
+            }
+        }
+        inner.len = len_bytes;
+    }
+
+    /// A new image holding pages `[from, to)` of `src` and the rest of
+    /// `base` (tests build torn copies with it).
+    #[cfg(test)]
+    pub(crate) fn splice(
+        base: &Content,
+        from_page: usize,
+        to_page: usize,
+        src: &Content,
+    ) -> Content {
+        let mut out = base.clone();
+        let inner = Arc::make_mut(&mut out.inner);
+        let to_page = to_page.min(src.inner.pages.len());
+        if inner.pages.len() < to_page {
+            inner.pages.resize_with(to_page, || Page::zeroed(0));
+        }
+        for i in from_page..to_page {
+            inner.pages[i] = Arc::clone(&src.inner.pages[i]);
+        }
+        out
+    }
+
+    /// The same image cut (or zero-extended) to `len_bytes`, without new stamps
+    /// for untouched pages.
+    pub(crate) fn with_len(&self, len_bytes: u64) -> Content {
+        if len_bytes == self.inner.len {
+            return self.clone();
+        }
+        let mut out = self.clone();
+        let inner = Arc::make_mut(&mut out.inner);
+        let pages = len_bytes.div_ceil(PAGE_BYTES as u64) as usize;
+        inner.pages.resize_with(pages, || Page::zeroed(0));
+        inner.len = len_bytes;
+        out
+    }
+}
+
+impl ReadAt for Content {
+    fn len_bytes(&self) -> u64 {
+        self.inner.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = offset.checked_add(buf.len() as u64) else {
+            return false;
+        };
+        if end > self.inner.len {
+            return false;
+        }
+        let mut pos = offset;
+        let mut filled = 0;
+        while filled < buf.len() {
+            let page = (pos / PAGE_BYTES as u64) as usize;
+            let at = (pos % PAGE_BYTES as u64) as usize;
+            let take = (buf.len() - filled).min(PAGE_BYTES - at);
+            buf[filled..filled + take]
+                .copy_from_slice(&self.inner.pages[page].bytes[at..at + take]);
+            filled += take;
+            pos += take as u64;
+        }
+        true
+    }
+}
+
+impl fmt::Debug for Content {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Content")
+            .field("len_bytes", &self.inner.len)
+            .field("pages", &self.inner.pages.len())
+            .finish()
+    }
+}
+
+impl PartialEq for Content {
+    /// Byte equality (pages with equal stamps are equal without a compare).
+    fn eq(&self, other: &Content) -> bool {
+        if self.inner.len != other.inner.len {
+            return false;
+        }
+        self.inner
+            .pages
+            .iter()
+            .zip(&other.inner.pages)
+            .all(|(a, b)| a.stamp == b.stamp || a.bytes == b.bytes)
+    }
+}
+
+impl Eq for Content {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_copies_only_shared_pages_and_restamps_changes() {
+        let mut s = Stamper::new();
+        let mut a = Content::new();
+        a.write_at(0, &[7u8; 3 * PAGE_BYTES], &mut s);
+        let snapshot = a.clone();
+        let before: Vec<_> = (0..3).map(|i| a.page_stamp(i)).collect();
+        a.write_at(PAGE_BYTES as u64 + 10, b"hello", &mut s);
+        assert_eq!(a.page_stamp(0), before[0]);
+        assert_ne!(a.page_stamp(1), before[1]);
+        assert_eq!(a.page_stamp(2), before[2]);
+        // The snapshot is untouched.
+        assert_eq!(snapshot.to_vec(), vec![7u8; 3 * PAGE_BYTES]);
+        let mut buf = [0u8; 5];
+        assert!(a.read_at(PAGE_BYTES as u64 + 10, &mut buf));
+        assert_eq!(&buf, b"hello");
+        // Rewriting the same bytes keeps the stamp.
+        let stamp = a.page_stamp(1);
+        a.write_at(PAGE_BYTES as u64 + 10, b"hello", &mut s);
+        assert_eq!(a.page_stamp(1), stamp);
+    }
+
+    #[test]
+    fn set_len_truncates_and_zero_extends() {
+        let mut s = Stamper::new();
+        let mut a = Content::from_bytes(&[1u8; 5000]);
+        a.set_len(10, &mut s);
+        a.set_len(20, &mut s);
+        let v = a.to_vec();
+        assert_eq!(&v[..10], &[1u8; 10]);
+        assert_eq!(&v[10..], &[0u8; 10]);
+        assert!(!a.read_at(15, &mut [0u8; 6]));
+    }
+
+    #[test]
+    fn splice_mixes_two_images() {
+        let old = Content::from_bytes(&[1u8; 3 * PAGE_BYTES]);
+        let mut new = old.clone();
+        let mut s = Stamper::new();
+        new.write_at(0, &[2u8; 3 * PAGE_BYTES], &mut s);
+        let mixed = Content::splice(&old, 1, 2, &new);
+        let v = mixed.to_vec();
+        assert_eq!(v[0], 1);
+        assert_eq!(v[PAGE_BYTES], 2);
+        assert_eq!(v[2 * PAGE_BYTES], 1);
+    }
+}
+
+/// Assembles a copy read in chunks, possibly from different images of the
+/// file (when the file changed between chunks), without copying bytes.
+#[derive(Debug, Default)]
+pub(crate) struct CopyBuilder {
+    /// (first page, end page, base page of `content`, content)
+    segments: Vec<(usize, usize, usize, Content)>,
+}
+
+impl CopyBuilder {
+    pub(crate) fn push(&mut self, chunk: &super::Chunk) {
+        if chunk.len_bytes() == 0 {
+            return;
+        }
+        let (base, content) = chunk.parts();
+        let from = (chunk.offset() / PAGE_BYTES as u64) as usize;
+        let to = (chunk.offset() + chunk.len_bytes()).div_ceil(PAGE_BYTES as u64) as usize;
+        if let Some(last) = self.segments.last_mut() {
+            if last.3.ptr_eq(content) && last.2 == base && last.1 >= from {
+                last.1 = last.1.max(to);
+                return;
+            }
+        }
+        self.segments.push((from, to, base, content.clone()));
+    }
+
+    pub(crate) fn finish(self, len_bytes: u64) -> Content {
+        match self.segments.as_slice() {
+            [] => Content::new(),
+            [(0, _, 0, c)] => c.with_len(len_bytes),
+            segs => {
+                let n = len_bytes.div_ceil(PAGE_BYTES as u64) as usize;
+                let mut pages = Vec::with_capacity(n);
+                for (from, to, base, c) in segs {
+                    for i in *from..*to {
+                        if pages.len() == i && i < n {
+                            pages.push(Arc::clone(&c.inner.pages[i - base]));
+                        }
+                    }
+                }
+                pages.resize_with(n, || Page::zeroed(0));
+                Content {
+                    inner: Arc::new(Inner {
+                        len: len_bytes,
+                        pages,
+                    }),
+                }
+            }
+        }
+    }
+}
