@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod chooser;
 pub mod datafile;
+pub mod demo;
 mod error;
 mod oracle;
 pub mod policy;

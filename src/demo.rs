@@ -1,0 +1,1 @@
+//! The demo's table: the KB night under each remedy, over many seeds.
