@@ -247,9 +247,6 @@ impl World<'_> {
                 Action::Admin => {
                     if let Some(out) = self.outage.filter(|o| !o.planned) {
                         let after = t - out.since;
-                        if out.why == Unavailable::Hung && after > o.hang_threshold {
-                            hang = true;
-                        }
                         self.log.push(
                             t,
                             Actor::Administrator,
@@ -275,6 +272,8 @@ impl World<'_> {
                 }
                 Action::HangCheck(episode) => {
                     if let Some(out) = self.outage.filter(|o| o.episode == episode) {
+                        // Hung for the whole threshold: a hang, whatever comes later.
+                        hang = true;
                         self.log.push(
                             t,
                             Actor::MailServer,
@@ -291,16 +290,6 @@ impl World<'_> {
                     ConflictBehavior::Shutdown => shutdown = true,
                     ConflictBehavior::Hang | ConflictBehavior::Tolerate => {}
                 }
-            }
-        }
-        // A hang the administrator never ended (a scenario with an early
-        // administrator) still counts once it outlasts the threshold.
-        if let Some(out) = self
-            .outage
-            .filter(|o| o.why == Unavailable::Hung && !o.planned)
-        {
-            if now - out.since > o.hang_threshold {
-                hang = true;
             }
         }
         let stats = backup.stats();

@@ -1,0 +1,47 @@
+//! Helpers shared by the behaviour tests.
+
+use mailsim::report::{Actor, EventKind};
+use mailsim::{Outcome, Report};
+
+/// The outcome the timeline and the archive verdicts show, computed without
+/// the runner's own bookkeeping.
+pub fn outcome_from_timeline(r: &Report) -> Outcome {
+    let mut o = Outcome::Clean;
+    for e in r.timeline() {
+        match e.kind {
+            EventKind::ShutDown { .. } if e.actor == Actor::MailServer => {
+                o = o.max(Outcome::GracefulShutdown)
+            }
+            EventKind::HangDetected { .. } => o = o.max(Outcome::Hang),
+            _ => {}
+        }
+    }
+    if r.mail_data_archived().any(|a| !a.verdict.is_consistent()) {
+        o = o.max(Outcome::Corrupted);
+    }
+    o
+}
+
+/// Whether anything opened Mail Data while the server held it.
+pub fn foreign_access(r: &Report) -> bool {
+    r.timeline()
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::ForeignAccess { .. }))
+}
+
+/// The mail-server traffic events (commits) of a report, as (time, kind).
+pub fn commit_times(r: &Report) -> Vec<mailsim::SimTime> {
+    r.timeline()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Delivered { .. }
+                    | EventKind::MarkedRead { .. }
+                    | EventKind::Deleted { .. }
+                    | EventKind::Compacted { .. }
+            )
+        })
+        .map(|e| e.time)
+        .collect()
+}
