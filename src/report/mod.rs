@@ -150,6 +150,7 @@ pub struct Report {
     pub(crate) archive: Vec<ArchivedFile>,
     pub(crate) timeline: Vec<Event>,
     pub(crate) nights: u32,
+    pub(crate) events_processed: u64,
     pub(crate) behavior: String,
     pub(crate) snapshot: String,
     pub(crate) open_files: String,
@@ -190,6 +191,12 @@ impl Report {
     /// What happened, in order.
     pub fn timeline(&self) -> &[Event] {
         &self.timeline
+    }
+
+    /// Discrete events the runner processed (arrivals, backup steps, …):
+    /// the unit of the simulator's speed.
+    pub fn events_processed(&self) -> u64 {
+        self.events_processed
     }
 
     /// Number of nights run.

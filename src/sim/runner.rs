@@ -49,6 +49,7 @@ struct Outage {
 
 struct World<'o> {
     opts: &'o Options,
+    events_processed: u64,
     hd: SimVolume,
     drive: SimVolume,
     live: VolumePath,
@@ -85,6 +86,7 @@ pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
     let oracle = Oracle::new(&server.image(&hd)?, server.generation(), start);
     let mut w = World {
         opts,
+        events_processed: 0,
         hd,
         drive,
         live,
@@ -211,6 +213,7 @@ impl World<'_> {
         let mut hang = false;
         while let Some((t, action)) = self.pop() {
             events += 1;
+            self.events_processed += 1;
             if events > MAX_EVENTS_PER_NIGHT {
                 return Err(Error::invalid(
                     "traffic",
@@ -581,6 +584,7 @@ impl World<'_> {
             archive: self.archive,
             timeline: self.log.events,
             nights: o.nights,
+            events_processed: self.events_processed,
             behavior: o.conflict.map_or("kb", ConflictBehavior::as_str).to_owned(),
             snapshot: o.snapshot.name().to_owned(),
             open_files: o.open_files.as_str().to_owned(),
