@@ -14,7 +14,9 @@ use mailsim::{ConflictBehavior, Scenario};
 
 /// The pinned preset: the KB night, server shutting down, seed 7.
 fn preset() -> Scenario {
-    Scenario::kb98097().seed(7).conflict_behavior(ConflictBehavior::Shutdown)
+    Scenario::kb98097()
+        .seed(7)
+        .conflict_behavior(ConflictBehavior::Shutdown)
 }
 
 fn nights(c: &mut Criterion) {
@@ -31,7 +33,9 @@ fn nights(c: &mut Criterion) {
             let mut q = BinaryHeap::new();
             let mut t = 0u64;
             for i in 0..events {
-                t = t.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                t = t
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 q.push(Reverse((t >> 40, i)));
                 if i % 2 == 1 {
                     black_box(q.pop());

@@ -38,7 +38,11 @@ fn main() -> Result<(), mailsim::Error> {
     let report = Scenario::kb98097()
         .seed(1)
         .conflict_behavior(ConflictBehavior::Shutdown)
-        .exclusion(ExcludeAny::new().with(SkipMailServerFiles).with(ExcludeGlob::new("*:Scans:*")))
+        .exclusion(
+            ExcludeAny::new()
+                .with(SkipMailServerFiles)
+                .with(ExcludeGlob::new("*:Scans:*")),
+        )
         .run()?;
     println!(
         "combined: {} ({} files excluded, {} bytes archived)",

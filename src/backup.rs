@@ -14,12 +14,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::policy::ExclusionPolicy;
-use crate::report::{Actor, EventKind, Timeline};
+use crate::policy::{ExclusionPolicy, Prepared};
+use crate::report::EventKind;
 use crate::time::SimTime;
 use crate::volume::{
-    Access, Content, CopyBuilder, Deny, EntryKind, Handle, Owner, PAGE_BYTES, Volume, VolumePath,
+    Access, Chunk, Content, CopyBuilder, Deny, EntryKind, Handle, Owner, PAGE_BYTES, Volume,
+    VolumePath,
 };
+
+/// What the backup client needs from the world it runs in: its volumes, a
+/// timeline, and the snapshot policy's say over the live file.
+pub trait BackupEnv {
+    /// A volume by name.
+    fn volume(&self, name: &str) -> Option<&dyn Volume>;
+    /// Narrates a step of the backup.
+    fn log(&mut self, time: SimTime, kind: EventKind, path: Option<&VolumePath>);
+    /// Whether `path` is a live data file a server holds (the snapshot
+    /// policy's business).
+    fn is_live(&self, path: &VolumePath) -> bool {
+        let _ = path;
+        false
+    }
+    /// The backup is about to archive a live file: what should it read?
+    fn before_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<Prepared> {
+        let _ = (path, now);
+        Ok(Prepared::ReadLive)
+    }
+    /// The backup has archived or skipped a live file.
+    fn after_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<()> {
+        let _ = (path, now);
+        Ok(())
+    }
+}
 
 /// How the backup treats a file that another process may hold open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,7 +125,7 @@ impl BackupSpeed {
                 "must be positive",
             ));
         }
-        if self.chunk_bytes < 64 * 1024 || self.chunk_bytes % PAGE_BYTES as u64 != 0 {
+        if self.chunk_bytes < 64 * 1024 || !self.chunk_bytes.is_multiple_of(PAGE_BYTES as u64) {
             return Err(Error::invalid(
                 "chunk_bytes",
                 format!(
@@ -134,19 +160,28 @@ pub struct BackupItem {
 enum Phase {
     Idle,
     NextFile,
+    /// Asking the snapshot policy about a live file.
+    Preparing,
     Waiting {
         since: SimTime,
         attempt: u32,
     },
     Reading {
-        volume: usize,
-        handle: Handle,
+        source: Source,
         pos: u64,
         len: u64,
         taken_at: SimTime,
         copy: CopyBuilder,
     },
     Done,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// An open file on the client's volume number `usize`.
+    File(usize, Handle),
+    /// A point-in-time image handed over by the snapshot policy.
+    Image(Content),
 }
 
 /// Counts the backup keeps.
@@ -160,6 +195,8 @@ pub struct BackupStats {
     pub files_excluded: u64,
     /// Files skipped as busy.
     pub files_skipped_busy: u64,
+    /// Live files skipped because the snapshot policy gave up.
+    pub files_skipped_snapshot: u64,
 }
 
 /// What the runner should do next for the backup.
@@ -254,34 +291,32 @@ impl BackupClient {
     fn walk(
         &mut self,
         vi: usize,
-        volume: &dyn Volume,
+        env: &mut dyn BackupEnv,
         folder: &VolumePath,
         now: SimTime,
-        log: &mut Timeline,
     ) -> Result<()> {
-        for e in volume.list(folder)? {
+        let volume_of = |env: &dyn BackupEnv| -> Result<Vec<_>> {
+            let v = env
+                .volume(&self.volumes[vi])
+                .ok_or_else(|| Error::NoSuchVolume {
+                    name: self.volumes[vi].clone(),
+                })?;
+            v.list(folder)
+        };
+        for e in volume_of(env)? {
             let p = folder.join(e.name);
             let excluded = self.exclusion.excludes(&p);
             match (e.kind, excluded) {
                 (EntryKind::Folder, true) => {
-                    let files = Self::count_files(volume, &p)?;
+                    let v = env.volume(&self.volumes[vi]).expect("listed above");
+                    let files = Self::count_files(v, &p)?;
                     self.stats.files_excluded += files;
-                    log.push(
-                        now,
-                        Actor::RetrospectRemote,
-                        EventKind::Excluded { files },
-                        Some(&p),
-                    );
+                    env.log(now, EventKind::Excluded { files }, Some(&p));
                 }
-                (EntryKind::Folder, false) => self.walk(vi, volume, &p, now, log)?,
+                (EntryKind::Folder, false) => self.walk(vi, env, &p, now)?,
                 (EntryKind::File, true) => {
                     self.stats.files_excluded += 1;
-                    log.push(
-                        now,
-                        Actor::RetrospectRemote,
-                        EventKind::Excluded { files: 1 },
-                        Some(&p),
-                    );
+                    env.log(now, EventKind::Excluded { files: 1 }, Some(&p));
                 }
                 (EntryKind::File, false) => self.plan.push((vi, p)),
             }
@@ -289,35 +324,17 @@ impl BackupClient {
         Ok(())
     }
 
-    fn volume<'a>(volumes: &[&'a dyn Volume], name: &str) -> Result<(usize, &'a dyn Volume)> {
-        volumes
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.name() == name)
-            .map(|(i, v)| (i, *v))
-            .ok_or_else(|| Error::NoSuchVolume {
-                name: name.to_owned(),
-            })
-    }
-
-    /// Advances the backup at `now`. `volumes` must contain every volume the
-    /// client was given, always in the same order.
-    pub fn step(
-        &mut self,
-        volumes: &[&dyn Volume],
-        now: SimTime,
-        log: &mut Timeline,
-    ) -> Result<Step> {
+    /// Advances the backup at `now`, in `env`'s volumes.
+    pub fn step(&mut self, env: &mut dyn BackupEnv, now: SimTime) -> Result<Step> {
         loop {
             match &mut self.phase {
                 Phase::Idle => {
-                    for name in self.volumes.clone() {
-                        let (vi, v) = Self::volume(volumes, &name)?;
-                        self.walk(vi, v, &VolumePath::root(name), now, log)?;
+                    for vi in 0..self.volumes.len() {
+                        let root = VolumePath::root(self.volumes[vi].clone());
+                        self.walk(vi, env, &root, now)?;
                     }
-                    log.push(
+                    env.log(
                         now,
-                        Actor::RetrospectRemote,
                         EventKind::BackupStarted {
                             files: self.plan.len() as u64,
                         },
@@ -327,9 +344,8 @@ impl BackupClient {
                 }
                 Phase::NextFile => {
                     if self.cursor >= self.plan.len() {
-                        log.push(
+                        env.log(
                             now,
-                            Actor::RetrospectRemote,
                             EventKind::BackupFinished {
                                 files: self.stats.files_archived,
                                 bytes: self.stats.bytes_archived,
@@ -339,22 +355,79 @@ impl BackupClient {
                         self.phase = Phase::Done;
                         return Ok(Step::Done);
                     }
-                    self.phase = Phase::Waiting {
-                        since: now,
-                        attempt: 1,
+                    let path = &self.plan[self.cursor].1;
+                    self.phase = if env.is_live(path) {
+                        Phase::Preparing
+                    } else {
+                        Phase::Waiting {
+                            since: now,
+                            attempt: 1,
+                        }
                     };
+                }
+                Phase::Preparing => {
+                    let path = self.plan[self.cursor].1.clone();
+                    match env.before_live_file(&path, now)? {
+                        Prepared::ReadLive => {
+                            self.phase = Phase::Waiting {
+                                since: now,
+                                attempt: 1,
+                            }
+                        }
+                        Prepared::Image { content, taken_at } => {
+                            self.phase = Phase::Reading {
+                                len: content.len_bytes(),
+                                source: Source::Image(content),
+                                pos: 0,
+                                taken_at,
+                                copy: CopyBuilder::default(),
+                            };
+                        }
+                        Prepared::Wait(d) => return Ok(Step::At(now + d)),
+                        Prepared::GiveUp(failure) => {
+                            self.stats.files_skipped_snapshot += 1;
+                            env.log(
+                                now,
+                                EventKind::SnapshotGaveUp {
+                                    reason: failure.reason,
+                                },
+                                Some(&path),
+                            );
+                            self.next_file(env, now)?;
+                        }
+                    }
                 }
                 Phase::Waiting { since, attempt } => {
                     let (since, attempt) = (*since, *attempt);
                     let (vi, path) = self.plan[self.cursor].clone();
-                    let volume = volumes[vi];
-                    if let Some(wake) = self.gate(volume, &path, since, attempt, now, log)? {
-                        return Ok(Step::At(wake));
+                    let volume =
+                        env.volume(&self.volumes[vi])
+                            .ok_or_else(|| Error::NoSuchVolume {
+                                name: self.volumes[vi].clone(),
+                            })?;
+                    match self.gate(volume, &path, since, attempt, now)? {
+                        Gate::Wait(wake, event) => {
+                            if let Some(e) = event {
+                                env.log(now, e, Some(&path));
+                            }
+                            return Ok(Step::At(wake));
+                        }
+                        Gate::Skip(attempt, event) => {
+                            self.stats.files_skipped_busy += 1;
+                            if let Some(e) = attempt {
+                                env.log(now, e, Some(&path));
+                            }
+                            env.log(now, event, Some(&path));
+                            self.next_file(env, now)?;
+                            continue;
+                        }
+                        Gate::Open(event) => {
+                            if let Some(e) = event {
+                                env.log(now, e, Some(&path));
+                            }
+                        }
                     }
-                    if !matches!(self.phase, Phase::Waiting { .. }) {
-                        // Skipped as busy: on to the next file.
-                        continue;
-                    }
+                    let volume = env.volume(&self.volumes[vi]).expect("looked up above");
                     let deny = match self.open_files {
                         // A lock-aware reader takes a shared lock: it denies writers.
                         OpenFilePolicy::RespectLocks { .. } => Deny::WRITE,
@@ -363,13 +436,19 @@ impl BackupClient {
                     match volume.open(&path, &self.owner, Access::Read, deny) {
                         Ok(handle) => {
                             let len = volume.len_of(handle)?;
-                            log.push(now, Actor::RetrospectRemote, EventKind::Opened, Some(&path));
+                            // A file nobody writes is a copy of itself as of
+                            // its last modification; a live one, of now.
+                            let taken_at = if env.is_live(&path) {
+                                now
+                            } else {
+                                volume.metadata(&path)?.modified
+                            };
+                            env.log(now, EventKind::Opened, Some(&path));
                             self.phase = Phase::Reading {
-                                volume: vi,
-                                handle,
+                                source: Source::File(vi, handle),
                                 pos: 0,
                                 len,
-                                taken_at: now,
+                                taken_at,
                                 copy: CopyBuilder::default(),
                             };
                             // The holder learns of the open now; the first
@@ -378,25 +457,28 @@ impl BackupClient {
                             return Ok(Step::At(now));
                         }
                         Err(Error::DenyConflict { holder, .. }) => {
-                            self.skip_busy(&path, holder, now, log);
+                            self.stats.files_skipped_busy += 1;
+                            env.log(now, EventKind::SkippedBusy { holder }, Some(&path));
+                            self.next_file(env, now)?;
                         }
                         Err(e) => return Err(e),
                     }
                 }
                 Phase::Reading {
-                    volume,
-                    handle,
+                    source,
                     pos,
                     len,
                     taken_at,
                     copy,
                 } => {
-                    let v = volumes[*volume];
                     let want = self.speed.chunk_bytes.min(*len - *pos);
-                    let chunk = if want == 0 {
-                        None
-                    } else {
-                        Some(v.read_at(*handle, *pos, want)?)
+                    let chunk: Option<Chunk> = match (want, &*source) {
+                        (0, _) => None,
+                        (_, Source::File(vi, handle)) => {
+                            let v = env.volume(&self.volumes[*vi]).ok_or(Error::BadHandle)?;
+                            Some(v.read_at(*handle, *pos, want)?)
+                        }
+                        (_, Source::Image(content)) => Some(Chunk::of(content, *pos, want)),
                     };
                     let got = chunk.as_ref().map_or(0, |c| c.len_bytes());
                     if let Some(c) = &chunk {
@@ -406,9 +488,12 @@ impl BackupClient {
                     let wake = now + self.speed.transfer_time(got);
                     if got == 0 || *pos >= *len {
                         // The whole file is read (or it shrank under us).
-                        let (handle, len, taken_at) = (*handle, *pos, *taken_at);
+                        let (len, taken_at) = (*pos, *taken_at);
                         let copy = std::mem::take(copy).finish(len);
-                        v.close(handle)?;
+                        if let Source::File(vi, handle) = source {
+                            let v = env.volume(&self.volumes[*vi]).ok_or(Error::BadHandle)?;
+                            v.close(*handle)?;
+                        }
                         let path = self.plan[self.cursor].1.clone();
                         self.stats.files_archived += 1;
                         self.stats.bytes_archived += len;
@@ -417,14 +502,8 @@ impl BackupClient {
                             content: copy,
                             taken_at,
                         });
-                        log.push(
-                            wake,
-                            Actor::RetrospectRemote,
-                            EventKind::Archived { bytes: len },
-                            Some(&path),
-                        );
-                        self.cursor += 1;
-                        self.phase = Phase::NextFile;
+                        env.log(wake, EventKind::Archived { bytes: len }, Some(&path));
+                        self.next_file(env, wake)?;
                     }
                     if got > 0 {
                         return Ok(Step::At(wake));
@@ -435,20 +514,18 @@ impl BackupClient {
         }
     }
 
-    fn skip_busy(&mut self, path: &VolumePath, holder: String, now: SimTime, log: &mut Timeline) {
-        self.stats.files_skipped_busy += 1;
-        log.push(
-            now,
-            Actor::RetrospectRemote,
-            EventKind::SkippedBusy { holder },
-            Some(path),
-        );
+    /// Done with the current file: tell the policy if it was live, move on.
+    fn next_file(&mut self, env: &mut dyn BackupEnv, now: SimTime) -> Result<()> {
+        let path = &self.plan[self.cursor].1;
+        if env.is_live(path) {
+            env.after_live_file(path, now)?;
+        }
         self.cursor += 1;
         self.phase = Phase::NextFile;
+        Ok(())
     }
 
-    /// Applies the open-file policy before opening. `Some(t)`: come back at
-    /// `t`. `None`: go ahead (or the file was skipped, leaving `Waiting`).
+    /// Applies the open-file policy before opening.
     fn gate(
         &mut self,
         volume: &dyn Volume,
@@ -456,33 +533,32 @@ impl BackupClient {
         since: SimTime,
         attempt: u32,
         now: SimTime,
-        log: &mut Timeline,
-    ) -> Result<Option<SimTime>> {
+    ) -> Result<Gate> {
         match self.open_files {
-            OpenFilePolicy::IgnoreLocks => Ok(None),
+            OpenFilePolicy::IgnoreLocks => Ok(Gate::Open(None)),
             OpenFilePolicy::RespectLocks { retries, interval } => match volume.writer(path)? {
-                None => Ok(None),
+                None => Ok(Gate::Open(None)),
                 Some(holder) => {
                     let attempts = retries.saturating_add(1);
-                    log.push(
-                        now,
-                        Actor::RetrospectRemote,
-                        EventKind::Busy {
-                            holder: holder.to_string(),
-                            attempt,
-                            attempts,
-                        },
-                        Some(path),
-                    );
+                    let busy = EventKind::Busy {
+                        holder: holder.to_string(),
+                        attempt,
+                        attempts,
+                    };
                     if attempt >= attempts {
-                        self.skip_busy(path, holder.to_string(), now, log);
-                        Ok(None)
+                        // Both events: the last attempt, then the skip.
+                        Ok(Gate::Skip(
+                            Some(busy),
+                            EventKind::SkippedBusy {
+                                holder: holder.to_string(),
+                            },
+                        ))
                     } else {
                         self.phase = Phase::Waiting {
                             since,
                             attempt: attempt + 1,
                         };
-                        Ok(Some(now + interval))
+                        Ok(Gate::Wait(now + interval, Some(busy)))
                     }
                 }
             },
@@ -490,37 +566,31 @@ impl BackupClient {
                 let modified = volume.metadata(path)?.modified;
                 let quiet_at = modified + idle;
                 if quiet_at <= now {
-                    return Ok(None);
+                    return Ok(Gate::Open(None));
                 }
                 let give_up = since + timeout;
                 if now >= give_up {
-                    self.stats.files_skipped_busy += 1;
-                    log.push(
-                        now,
-                        Actor::RetrospectRemote,
-                        EventKind::IdleTimeout,
-                        Some(path),
-                    );
-                    self.cursor += 1;
-                    self.phase = Phase::NextFile;
-                    return Ok(None);
+                    return Ok(Gate::Skip(None, EventKind::IdleTimeout));
                 }
-                if attempt == 1 {
-                    log.push(
-                        now,
-                        Actor::RetrospectRemote,
-                        EventKind::WaitingForIdle {
-                            last_write: modified,
-                        },
-                        Some(path),
-                    );
-                }
+                let note = (attempt == 1).then_some(EventKind::WaitingForIdle {
+                    last_write: modified,
+                });
                 self.phase = Phase::Waiting {
                     since,
                     attempt: attempt + 1,
                 };
-                Ok(Some(quiet_at.min(give_up)))
+                Ok(Gate::Wait(quiet_at.min(give_up), note))
             }
         }
     }
+}
+
+/// What the open-file policy says about a file.
+enum Gate {
+    /// Open it now (after narrating the event, if any).
+    Open(Option<EventKind>),
+    /// Come back at this time (after narrating the event, if any).
+    Wait(SimTime, Option<EventKind>),
+    /// Skip it as busy, narrating the last attempt (if any) and why.
+    Skip(Option<EventKind>, EventKind),
 }

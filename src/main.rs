@@ -1,1 +1,7 @@
-fn main() {}
+//! The `mailsim` command; see `mailsim --help`.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -150,7 +150,7 @@ mod tests {
         let mut live = Content::from_bytes(&[1u8; 100]);
         let mut o = Oracle::new(&live, 0, t);
         live.write_at(100, &[2u8; 10], &mut s);
-        o.commit(&live, 1, t, &[100..110]);
+        o.commit(&live, 1, t, &[100..110, 0..0]);
         assert_eq!(o.judge(&live), Some(1));
         // The new page-0 bytes cut to the old length never existed.
         assert_eq!(o.judge(&live.with_len(100)), None);

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use crate::datafile::{self, Header, RecordFlags};
 use crate::error::{Error, Result};
-use crate::volume::{Access, Content, Deny, Handle, Owner, Volume, VolumePath};
+use crate::volume::{Access, Chunk, Content, Deny, Handle, Owner, Volume, VolumePath};
 
 /// How the server reacts when another process opens its data file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -383,6 +383,11 @@ impl MailServer {
             volume.close(h)?;
         }
         self.open(volume)
+    }
+
+    /// Reads the data file through the server's own handle: not a foreign access.
+    pub fn read_own(&self, volume: &dyn Volume, offset: u64, len_bytes: u64) -> Result<Chunk> {
+        volume.read_at(self.handle()?, offset, len_bytes)
     }
 
     /// The data file's current image, as the holder sees it.

@@ -215,8 +215,100 @@ pub enum EventKind {
         /// Bytes archived.
         bytes: u64,
     },
+    /// The server stopped for a policy (planned).
+    PlannedStop,
+    /// The server started again after a planned stop.
+    PlannedStart,
+    /// The server holds its writes for a policy (planned).
+    Paused {
+        /// What for.
+        why: String,
+    },
+    /// The server serves again after a pause.
+    Resumed,
+    /// A copy of the data file was written aside (temporary name, synced, renamed).
+    CopiedAside {
+        /// Bytes copied.
+        bytes: u64,
+    },
+    /// No copy was made at the scheduled time.
+    CopyAsideMissed {
+        /// Why.
+        reason: String,
+    },
+    /// A point-in-time image of the data file was taken.
+    SnapshotTaken {
+        /// Generation of the image.
+        generation: u64,
+    },
+    /// The server's VSS writer changed state.
+    WriterState {
+        /// The new state.
+        state: WriterState,
+    },
+    /// An attempt to take a snapshot failed.
+    SnapshotFailed {
+        /// Why.
+        reason: String,
+        /// Whether a retry could succeed.
+        retryable: bool,
+        /// Attempt number, from 1.
+        attempt: u32,
+        /// Attempts allowed.
+        attempts: u32,
+    },
+    /// The snapshot policy gave up: the backup skipped the live file.
+    SnapshotGaveUp {
+        /// Why.
+        reason: String,
+    },
+    /// An online copy started over because the server wrote.
+    OnlineCopyRestarted {
+        /// Restarts so far.
+        restarts: u32,
+        /// Restarts allowed.
+        max_restarts: u32,
+    },
+    /// A free-form step of a user's policy.
+    Note {
+        /// What happened.
+        text: String,
+    },
     /// A night ends.
     NightEnds,
+}
+
+/// A writer's state, named after the Volume Shadow Copy Service's
+/// `VSS_WRITER_STATE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriterState {
+    /// `VSS_WS_STABLE`: ready.
+    Stable,
+    /// `VSS_WS_WAITING_FOR_FREEZE`: preparing, about to hold writes.
+    WaitingForFreeze,
+    /// `VSS_WS_WAITING_FOR_THAW`: frozen, holding writes.
+    WaitingForThaw,
+    /// `VSS_WS_WAITING_FOR_BACKUP_COMPLETE`: thawed, snapshot taken.
+    WaitingForBackupComplete,
+    /// `VSS_WS_FAILED_AT_PREPARE_SNAPSHOT`: the writer vetoed.
+    FailedAtPrepareSnapshot,
+    /// `VSS_WS_FAILED_AT_FREEZE`: freeze timed out or writes were held too long.
+    FailedAtFreeze,
+}
+
+impl WriterState {
+    /// The name as VSS spells it.
+    pub fn vss_name(self) -> &'static str {
+        match self {
+            WriterState::Stable => "VSS_WS_STABLE",
+            WriterState::WaitingForFreeze => "VSS_WS_WAITING_FOR_FREEZE",
+            WriterState::WaitingForThaw => "VSS_WS_WAITING_FOR_THAW",
+            WriterState::WaitingForBackupComplete => "VSS_WS_WAITING_FOR_BACKUP_COMPLETE",
+            WriterState::FailedAtPrepareSnapshot => "VSS_WS_FAILED_AT_PREPARE_SNAPSHOT",
+            WriterState::FailedAtFreeze => "VSS_WS_FAILED_AT_FREEZE",
+        }
+    }
 }
 
 impl Serialize for SimTime {
@@ -390,6 +482,54 @@ impl fmt::Display for Event {
             EventKind::BackupFinished { files, bytes } => {
                 write!(f, "finishes the backup: {files} files, {}", mb(*bytes))
             }
+            EventKind::PlannedStop => {
+                write!(f, "stops for the backup (planned), closing {}", path())
+            }
+            EventKind::PlannedStart => write!(f, "starts again after the planned stop"),
+            EventKind::Paused { why } => write!(f, "pauses, holding its writes: {why}"),
+            EventKind::Resumed => write!(f, "resumes serving"),
+            EventKind::CopiedAside { bytes } => write!(
+                f,
+                "copies Microsoft Mail Data to {} ({}; temporary name, synced, renamed)",
+                path(),
+                mb(*bytes)
+            ),
+            EventKind::CopyAsideMissed { reason } => write!(f, "makes no copy: {reason}"),
+            EventKind::SnapshotTaken { generation } => write!(
+                f,
+                "takes a point-in-time image of {} (generation {generation})",
+                path()
+            ),
+            EventKind::WriterState { state } => {
+                write!(f, "moves the Mail Server writer to {}", state.vss_name())
+            }
+            EventKind::SnapshotFailed {
+                reason,
+                retryable,
+                attempt,
+                attempts,
+            } => write!(
+                f,
+                "fails to snapshot {} (attempt {attempt} of {attempts}, {}): {reason}",
+                path(),
+                if *retryable {
+                    "retryable"
+                } else {
+                    "not retryable"
+                }
+            ),
+            EventKind::SnapshotGaveUp { reason } => {
+                write!(f, "skips {}: the snapshot policy gave up: {reason}", path())
+            }
+            EventKind::OnlineCopyRestarted {
+                restarts,
+                max_restarts,
+            } => write!(
+                f,
+                "restarts the online copy of {}: the server wrote (restart {restarts} of {max_restarts})",
+                path()
+            ),
+            EventKind::Note { text } => f.write_str(text),
             EventKind::NightBegins { .. } | EventKind::NightEnds => Ok(()),
         }
     }

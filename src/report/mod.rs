@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use event::{Actor, Event, EventKind, RequestKind, Unavailable};
+pub use event::{Actor, Event, EventKind, RequestKind, Unavailable, WriterState};
 pub use json::SCHEMA_VERSION;
 pub use timeline::Timeline;
 
@@ -97,6 +97,8 @@ pub struct Metrics {
     pub files_excluded: u64,
     /// Files skipped because a writer held them, or they never went quiet.
     pub files_skipped_busy: u64,
+    /// Live files skipped because the snapshot policy gave up.
+    pub files_skipped_snapshot: u64,
     /// Bytes copied into the backup set.
     pub bytes_archived: u64,
 }

@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use super::Options;
 use super::preset::{self, mail_data_path};
-use crate::backup::{BackupClient, BackupItem, Step};
+use crate::backup::{BackupClient, BackupEnv, BackupItem, Step};
 use crate::chooser::Chooser;
 use crate::datafile::{self, RecordFlags};
 use crate::error::{Error, Result};
 use crate::oracle::Oracle;
+use crate::policy::{Next, NightInfo, Prepared, ServerControl, SnapshotSession};
 use crate::report::{
     Actor, ArchivedFile, EventKind, Metrics, Outcome, Report, RequestKind, Timeline, Unavailable,
     Verdict,
 };
 use crate::server::{Commit, ConflictBehavior, MailServer, ServerState};
 use crate::time::{SimTime, TimeOfDay};
-use crate::volume::{SimVolume, Volume, VolumePath};
+use crate::volume::{Chunk, Content, SimVolume, Volume, VolumePath};
 
 /// Events a night may hold at most: a bound on any scenario, however odd.
 const MAX_EVENTS_PER_NIGHT: u64 = 5_000_000;
@@ -31,6 +32,7 @@ enum Action {
     Backup,
     Admin,
     HangCheck(u64),
+    Policy,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +51,8 @@ struct Outage {
 
 struct World<'o> {
     opts: &'o Options,
+    now: SimTime,
+    session: Option<Box<dyn SnapshotSession>>,
     events_processed: u64,
     hd: SimVolume,
     drive: SimVolume,
@@ -86,6 +90,8 @@ pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
     let oracle = Oracle::new(&server.image(&hd)?, server.generation(), start);
     let mut w = World {
         opts,
+        now: start,
+        session: None,
         events_processed: 0,
         hd,
         drive,
@@ -194,6 +200,13 @@ impl World<'_> {
                 self.schedule(first, Action::Traffic);
             }
         }
+        let session = o
+            .snapshot
+            .begin_night(&NightInfo::new(night + 1, o.nights, begins));
+        if let Some(at) = session.schedule() {
+            self.schedule(during(night, at), Action::Policy);
+        }
+        self.session = Some(session);
         self.schedule(during(night, o.backup_at), Action::Backup);
         let admin = during(night, o.admin_at);
         self.schedule(admin, Action::Admin);
@@ -221,6 +234,7 @@ impl World<'_> {
                 ));
             }
             now = t;
+            self.now = t;
             self.set_now(t);
             match action {
                 Action::Traffic => {
@@ -240,11 +254,16 @@ impl World<'_> {
                         self.schedule(next, Action::Traffic);
                     }
                 }
-                Action::Backup => {
-                    let vols: [&dyn Volume; 2] = [&self.hd, &self.drive];
-                    match backup.step(&vols, t, &mut self.log)? {
-                        Step::At(next) => self.schedule(next, Action::Backup),
-                        Step::Done => backup_end = Some(t),
+                Action::Backup => match backup.step(self, t)? {
+                    Step::At(next) => self.schedule(next, Action::Backup),
+                    Step::Done => {
+                        backup_end = Some(t);
+                        self.with_session(|s, w| s.after_backup(w, true))?;
+                    }
+                },
+                Action::Policy => {
+                    if let Next::Again(d) = self.with_session(|s, w| s.on_schedule(w))? {
+                        self.schedule(t + d, Action::Policy);
                     }
                 }
                 Action::Admin => {
@@ -300,6 +319,8 @@ impl World<'_> {
         self.metrics.bytes_archived += stats.bytes_archived;
         self.metrics.files_excluded += stats.files_excluded;
         self.metrics.files_skipped_busy += stats.files_skipped_busy;
+        self.metrics.files_skipped_snapshot += stats.files_skipped_snapshot;
+        self.session = None;
         let end = backup_end.unwrap_or(now);
         let torn = self.judge(backup.take_backup_set(), begins, end);
         if let Some(out) = &mut self.outage {
@@ -589,5 +610,200 @@ impl World<'_> {
             snapshot: o.snapshot.name().to_owned(),
             open_files: o.open_files.as_str().to_owned(),
         })
+    }
+}
+
+impl World<'_> {
+    /// Calls the night's snapshot session with the world as its server control.
+    fn with_session<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn SnapshotSession, &mut World<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut session = self
+            .session
+            .take()
+            .expect("a night's session lives while the night runs");
+        let out = f(&mut *session, self);
+        self.session = Some(session);
+        out
+    }
+
+    fn volume_named(&self, name: &str) -> Option<&SimVolume> {
+        [&self.hd, &self.drive]
+            .into_iter()
+            .find(|v| v.name() == name)
+    }
+}
+
+impl BackupEnv for World<'_> {
+    fn volume(&self, name: &str) -> Option<&dyn Volume> {
+        self.volume_named(name).map(|v| v as &dyn Volume)
+    }
+
+    fn log(&mut self, time: SimTime, kind: EventKind, path: Option<&VolumePath>) {
+        self.log.push(time, Actor::RetrospectRemote, kind, path);
+    }
+
+    fn is_live(&self, path: &VolumePath) -> bool {
+        *path == self.live
+    }
+
+    fn before_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<Prepared> {
+        self.now = now;
+        let path = path.clone();
+        self.with_session(|s, w| s.before_live_file(w, &path))
+    }
+
+    fn after_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<()> {
+        self.now = now;
+        let path = path.clone();
+        self.with_session(|s, w| s.after_live_file(w, &path))
+    }
+}
+
+impl ServerControl for World<'_> {
+    fn now(&self) -> SimTime {
+        self.now
+    }
+
+    fn live_path(&self) -> VolumePath {
+        self.live.clone()
+    }
+
+    fn state(&self) -> ServerState {
+        self.server.state()
+    }
+
+    fn generation(&self) -> u64 {
+        self.server.generation()
+    }
+
+    fn len_bytes(&self) -> Result<u64> {
+        Ok(self.hd.metadata(&self.live)?.len_bytes)
+    }
+
+    fn stop(&mut self) -> Result<()> {
+        if self.server.state() != ServerState::Serving {
+            return Ok(());
+        }
+        self.server.stop(&self.hd)?;
+        let (t, live) = (self.now, self.live.clone());
+        self.log
+            .push(t, Actor::MailServer, EventKind::PlannedStop, Some(&live));
+        self.go_down(t, Unavailable::Down, true);
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<()> {
+        if self.server.state() != ServerState::Down {
+            return Ok(());
+        }
+        let t = self.now;
+        self.server.restart(&self.hd)?;
+        self.log
+            .push(t, Actor::MailServer, EventKind::PlannedStart, None);
+        self.back_up(t);
+        self.resend(t)
+    }
+
+    fn pause(&mut self, why: &str) {
+        if self.server.state() != ServerState::Serving {
+            return;
+        }
+        self.server.pause();
+        let t = self.now;
+        self.log.push(
+            t,
+            Actor::MailServer,
+            EventKind::Paused {
+                why: why.to_owned(),
+            },
+            None,
+        );
+        self.go_down(t, Unavailable::Paused, true);
+    }
+
+    fn resume(&mut self) {
+        if self.server.state() != ServerState::Paused {
+            return;
+        }
+        self.server.resume();
+        let t = self.now;
+        self.log
+            .push(t, Actor::MailServer, EventKind::Resumed, None);
+        self.back_up(t);
+        if let Err(e) = self.resend(t) {
+            // Resending only commits to the live file; a failure here is a
+            // broken volume, reported on the timeline rather than lost.
+            self.log.push(
+                t,
+                Actor::MailClients,
+                EventKind::Note {
+                    text: format!("could not resend: {e}"),
+                },
+                None,
+            );
+        }
+    }
+
+    fn copy_aside(&mut self, dest: &VolumePath) -> Result<u64> {
+        let image = self.clone_image()?;
+        let volume = self
+            .volume_named(dest.volume())
+            .ok_or_else(|| Error::NoSuchVolume {
+                name: dest.volume().to_owned(),
+            })?;
+        let need = image.len_bytes();
+        let avail = volume.available_bytes()?;
+        if need > avail {
+            return Err(Error::DiskFull {
+                path: dest.clone(),
+                needed_bytes: need,
+                available_bytes: avail,
+            });
+        }
+        // Temporary name, synced, renamed: never a half-written copy under
+        // the rotation's name.
+        let tmp = dest
+            .parent()
+            .unwrap_or_else(|| VolumePath::root(dest.volume()))
+            .join(format!("{}.tmp", dest.name()));
+        volume.put_file(&tmp, image)?;
+        volume.rename(&tmp, dest)?;
+        Ok(need)
+    }
+
+    fn clone_image(&mut self) -> Result<Content> {
+        if self.server.holds_file() {
+            self.server.image(&self.hd)
+        } else {
+            self.hd.contents(&self.live)
+        }
+    }
+
+    fn read_own(&mut self, offset: u64, len_bytes: u64) -> Result<Chunk> {
+        if self.server.holds_file() {
+            self.server.read_own(&self.hd, offset, len_bytes)
+        } else {
+            Ok(Chunk::of(&self.hd.contents(&self.live)?, offset, len_bytes))
+        }
+    }
+
+    fn volume(&self, name: &str) -> Option<&dyn Volume> {
+        self.volume_named(name).map(|v| v as &dyn Volume)
+    }
+
+    fn log(&mut self, kind: EventKind, path: Option<&VolumePath>) {
+        let actor = match kind {
+            EventKind::CopiedAside { .. } | EventKind::CopyAsideMissed { .. } => {
+                Actor::MsMailBackup
+            }
+            EventKind::PlannedStop
+            | EventKind::PlannedStart
+            | EventKind::Paused { .. }
+            | EventKind::Resumed => Actor::MailServer,
+            _ => Actor::SnapshotPolicy,
+        };
+        self.log.push(self.now, actor, kind, path);
     }
 }

@@ -357,31 +357,36 @@ mod tests {
 }
 
 /// Assembles a copy read in chunks, possibly from different images of the
-/// file (when the file changed between chunks), without copying bytes.
+/// file (when the file changed between chunks), without copying bytes: push
+/// each [`Chunk`](super::Chunk) as it is read, then [`finish`](CopyBuilder::finish).
 #[derive(Debug, Default)]
-pub(crate) struct CopyBuilder {
+pub struct CopyBuilder {
     /// (first page, end page, base page of `content`, content)
     segments: Vec<(usize, usize, usize, Content)>,
 }
 
 impl CopyBuilder {
-    pub(crate) fn push(&mut self, chunk: &super::Chunk) {
+    /// Adds a chunk read from the file.
+    pub fn push(&mut self, chunk: &super::Chunk) {
         if chunk.len_bytes() == 0 {
             return;
         }
         let (base, content) = chunk.parts();
         let from = (chunk.offset() / PAGE_BYTES as u64) as usize;
         let to = (chunk.offset() + chunk.len_bytes()).div_ceil(PAGE_BYTES as u64) as usize;
-        if let Some(last) = self.segments.last_mut() {
-            if last.3.ptr_eq(content) && last.2 == base && last.1 >= from {
-                last.1 = last.1.max(to);
-                return;
-            }
+        if let Some(last) = self.segments.last_mut()
+            && last.3.ptr_eq(content)
+            && last.2 == base
+            && last.1 >= from
+        {
+            last.1 = last.1.max(to);
+            return;
         }
         self.segments.push((from, to, base, content.clone()));
     }
 
-    pub(crate) fn finish(self, len_bytes: u64) -> Content {
+    /// The copy, `len_bytes` long.
+    pub fn finish(self, len_bytes: u64) -> Content {
         match self.segments.as_slice() {
             [] => Content::new(),
             [(0, _, 0, c)] => c.with_len(len_bytes),

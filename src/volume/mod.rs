@@ -4,7 +4,7 @@
 //! The [`Volume`] trait is modelled on the classic Mac OS File Manager. An
 //! open carries an [`Access`] mode (`fsRdPerm`, `fsWrPerm`, `fsRdWrPerm`) and
 //! [`Deny`] modes (`fsRdDenyPerm`, `fsWrDenyPerm`); an open that clashes with
-//! one already in place fails with [`Error::DenyConflict`] (`afpDenyConflict`).
+//! one already in place fails with [`Error::DenyConflict`](crate::Error::DenyConflict) (`afpDenyConflict`).
 //! As on the real File Manager, a writer that denies *writers* does not deny
 //! new read-only paths: that is why a lock-unaware backup could read
 //! "Microsoft Mail Data" while Mail held it. The holder of a file is told of
@@ -28,7 +28,8 @@ pub use content::{Content, PAGE_BYTES};
 pub use path::VolumePath;
 pub use sim::SimVolume;
 
-pub(crate) use content::{CopyBuilder, Stamper};
+pub use content::CopyBuilder;
+pub(crate) use content::Stamper;
 
 use crate::error::Result;
 use crate::time::SimTime;
@@ -209,6 +210,18 @@ impl Chunk {
 
     pub(crate) fn parts(&self) -> (usize, &Content) {
         (self.base_page, &self.content)
+    }
+
+    /// A chunk of `content`: up to `len` bytes at `offset` (fewer at its end).
+    pub fn of(content: &Content, offset: u64, len: u64) -> Chunk {
+        let end = offset.saturating_add(len).min(content.len_bytes());
+        let offset = offset.min(end);
+        Chunk {
+            offset,
+            len: end - offset,
+            base_page: 0,
+            content: content.clone(),
+        }
     }
 }
 

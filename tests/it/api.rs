@@ -1,6 +1,8 @@
 //! The public surface downstream code relies on.
 
-use mailsim::policy::{ExcludeFile, ExcludeFolder, ExcludeGlob, ExcludeNothing, ExclusionPolicy, LiveRead};
+use mailsim::policy::{
+    ExcludeFile, ExcludeFolder, ExcludeGlob, ExcludeNothing, ExclusionPolicy, LiveRead,
+};
 use mailsim::{ConflictBehavior, Error, OpenFilePolicy, Outcome, Report, Scenario, VolumePath};
 
 fn send_sync<T: Send + Sync>() {}
@@ -63,13 +65,26 @@ fn a_users_own_exclusion_plugs_in() {
     // Microsoft Mail, MS Mail Backup, Microsoft Mail Data, Microsoft Mail
     // Server, Mail Server Prefs.
     assert_eq!(r.metrics().files_excluded, 5);
-    let _ = (ExcludeNothing, ExcludeFolder::new("x"), ExcludeGlob::new("*"));
+    let _ = (
+        ExcludeNothing,
+        ExcludeFolder::new("x"),
+        ExcludeGlob::new("*"),
+    );
 }
 
 #[test]
 fn invalid_settings_are_errors_not_panics() {
     let e = Scenario::kb98097().nights(0).run().unwrap_err();
-    assert!(matches!(e, Error::InvalidScenario { field: "nights", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::InvalidScenario {
+                field: "nights",
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = Scenario::kb98097().kb_conflict(1.5).run().unwrap_err();
     assert!(e.to_string().contains("shutdown_probability"), "{e}");
     let e = Scenario::kb98097().kb_conflict(f64::NAN).run().unwrap_err();

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
-use mailsim::policy::{ExcludeFile, ExcludeFolder};
+use std::sync::Arc;
+
+use mailsim::policy::{ExcludeFile, ExcludeFolder, ExclusionPolicy};
 use mailsim::report::{Actor, EventKind};
-use mailsim::{ConflictBehavior, OpenFilePolicy, Outcome, Scenario, Traffic, TimeOfDay};
+use mailsim::{ConflictBehavior, OpenFilePolicy, Outcome, Scenario, TimeOfDay, Traffic};
 
 use crate::support::{commit_times, foreign_access, outcome_from_timeline};
 
@@ -17,10 +19,16 @@ fn kb(seed: u64) -> Scenario {
 #[test]
 fn no_remedy_and_shutdown_is_a_graceful_shutdown() {
     for seed in 0..20 {
-        let r = kb(seed).conflict_behavior(ConflictBehavior::Shutdown).run().unwrap();
+        let r = kb(seed)
+            .conflict_behavior(ConflictBehavior::Shutdown)
+            .run()
+            .unwrap();
         assert_eq!(r.outcome(), Outcome::GracefulShutdown, "seed {seed}");
         let m = r.metrics();
-        assert!(m.unplanned_downtime > Duration::from_secs(6 * 3600), "seed {seed}: {m:?}");
+        assert!(
+            m.unplanned_downtime > Duration::from_secs(6 * 3600),
+            "seed {seed}: {m:?}"
+        );
         assert_eq!(m.planned_downtime, Duration::ZERO);
         assert_eq!(m.server_downtime, m.unplanned_downtime);
         assert_eq!(m.messages_lost, 0);
@@ -35,10 +43,20 @@ fn no_remedy_and_shutdown_is_a_graceful_shutdown() {
 #[test]
 fn no_remedy_and_hang_is_a_hang() {
     for seed in 0..20 {
-        let r = kb(seed).conflict_behavior(ConflictBehavior::Hang).run().unwrap();
+        let r = kb(seed)
+            .conflict_behavior(ConflictBehavior::Hang)
+            .run()
+            .unwrap();
         assert_eq!(r.outcome(), Outcome::Hang, "seed {seed}");
-        assert!(r.timeline().iter().any(|e| matches!(e.kind, EventKind::Hung)));
-        assert!(r.metrics().deliveries_deferred > 0, "requests found it hung");
+        assert!(
+            r.timeline()
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::Hung))
+        );
+        assert!(
+            r.metrics().deliveries_deferred > 0,
+            "requests found it hung"
+        );
         assert_eq!(r.metrics().messages_lost, 0);
         assert!(r.mail_data_archived().all(|a| a.verdict.is_consistent()));
     }
@@ -48,7 +66,10 @@ fn no_remedy_and_hang_is_a_hang() {
 fn no_remedy_and_tolerate_is_corrupted_for_most_seeds() {
     let mut corrupted = 0;
     for seed in 0..100 {
-        let r = kb(seed).conflict_behavior(ConflictBehavior::Tolerate).run().unwrap();
+        let r = kb(seed)
+            .conflict_behavior(ConflictBehavior::Tolerate)
+            .run()
+            .unwrap();
         match r.outcome() {
             Outcome::Corrupted => corrupted += 1,
             Outcome::Clean => {
@@ -73,21 +94,39 @@ fn the_kb_preset_usually_shuts_down_and_sometimes_hangs() {
     }
     // Pinned for the preset's 0.9 probability of shutting down.
     assert_eq!(counts, [0, 86, 14, 0]);
-    let all_hang: Vec<_> = (0..10).map(|s| kb(s).kb_conflict(0.0).run().unwrap().outcome()).collect();
+    let all_hang: Vec<_> = (0..10)
+        .map(|s| kb(s).kb_conflict(0.0).run().unwrap().outcome())
+        .collect();
     assert!(all_hang.iter().all(|&o| o == Outcome::Hang));
 }
 
 #[test]
 fn each_kb_exclusion_keeps_the_night_clean() {
-    let exclusions: [(&str, Box<dyn Fn(Scenario) -> Scenario>, u64); 3] = [
-        ("System Folder", Box::new(|s| s.exclusion(ExcludeFolder::new("System Folder"))), 15),
-        ("Extensions", Box::new(|s| s.exclusion(ExcludeFolder::new("Extensions"))), 5),
-        ("Mail Data", Box::new(|s| s.exclusion(ExcludeFile::new("Microsoft Mail Data"))), 1),
+    let exclusions: [(&str, Arc<dyn ExclusionPolicy>, u64); 3] = [
+        (
+            "System Folder",
+            Arc::new(ExcludeFolder::new("System Folder")),
+            15,
+        ),
+        ("Extensions", Arc::new(ExcludeFolder::new("Extensions")), 5),
+        (
+            "Mail Data",
+            Arc::new(ExcludeFile::new("Microsoft Mail Data")),
+            1,
+        ),
     ];
     for (name, with, excluded) in exclusions {
-        for behavior in [ConflictBehavior::Shutdown, ConflictBehavior::Hang, ConflictBehavior::Tolerate] {
+        for behavior in [
+            ConflictBehavior::Shutdown,
+            ConflictBehavior::Hang,
+            ConflictBehavior::Tolerate,
+        ] {
             for seed in 0..5 {
-                let r = with(kb(seed).conflict_behavior(behavior)).run().unwrap();
+                let r = kb(seed)
+                    .conflict_behavior(behavior)
+                    .exclusion_arc(with.clone())
+                    .run()
+                    .unwrap();
                 assert_eq!(r.outcome(), Outcome::Clean, "{name} {behavior:?} {seed}");
                 let m = r.metrics();
                 assert_eq!(m.server_downtime, Duration::ZERO);
@@ -103,7 +142,11 @@ fn each_kb_exclusion_keeps_the_night_clean() {
 
 #[test]
 fn respect_locks_skips_mail_data_as_busy_and_never_disturbs_the_server() {
-    for behavior in [ConflictBehavior::Shutdown, ConflictBehavior::Hang, ConflictBehavior::Tolerate] {
+    for behavior in [
+        ConflictBehavior::Shutdown,
+        ConflictBehavior::Hang,
+        ConflictBehavior::Tolerate,
+    ] {
         let r = kb(3)
             .conflict_behavior(behavior)
             .open_files(OpenFilePolicy::respect_locks())
@@ -129,7 +172,12 @@ fn respect_locks_skips_mail_data_as_busy_and_never_disturbs_the_server() {
             .find(|e| matches!(e.kind, EventKind::SkippedBusy { .. }))
             .unwrap();
         assert_eq!(skipped.path.as_ref().unwrap().to_string(), MAIL_DATA);
-        assert!(skipped.to_string().contains("held by Microsoft Mail Server"), "{skipped}");
+        assert!(
+            skipped
+                .to_string()
+                .contains("held by Microsoft Mail Server"),
+            "{skipped}"
+        );
     }
 }
 
@@ -145,16 +193,30 @@ fn wait_for_idle_opens_only_after_a_quiet_spell_and_the_server_still_reacts() {
         (ConflictBehavior::Hang, Outcome::Hang),
     ] {
         for seed in 0..10 {
-            let r = kb(seed).conflict_behavior(behavior).open_files(policy).run().unwrap();
+            let r = kb(seed)
+                .conflict_behavior(behavior)
+                .open_files(policy)
+                .run()
+                .unwrap();
             assert_eq!(r.outcome(), outcome, "seed {seed}");
             let opened = r
                 .timeline()
                 .iter()
-                .find(|e| e.kind == EventKind::Opened && e.path.as_ref().is_some_and(|p| p.to_string() == MAIL_DATA))
+                .find(|e| {
+                    e.kind == EventKind::Opened
+                        && e.path.as_ref().is_some_and(|p| p.to_string() == MAIL_DATA)
+                })
                 .expect("Mail Data opened")
                 .time;
-            let last_write = commit_times(&r).into_iter().filter(|&t| t <= opened).max().unwrap();
-            assert!(opened - last_write >= idle, "seed {seed}: opened {opened}, last write {last_write}");
+            let last_write = commit_times(&r)
+                .into_iter()
+                .filter(|&t| t <= opened)
+                .max()
+                .unwrap();
+            assert!(
+                opened - last_write >= idle,
+                "seed {seed}: opened {opened}, last write {last_write}"
+            );
         }
     }
 }
@@ -167,7 +229,11 @@ fn wait_for_idle_gives_up_when_traffic_never_pauses() {
     };
     let r = kb(1)
         .conflict_behavior(ConflictBehavior::Shutdown)
-        .traffic(Traffic::new(TimeOfDay::hm(23, 0), TimeOfDay::hm(2, 0), 3_000))
+        .traffic(Traffic::new(
+            TimeOfDay::hm(23, 0),
+            TimeOfDay::hm(2, 0),
+            3_000,
+        ))
         .open_files(policy)
         .run()
         .unwrap();
@@ -180,7 +246,11 @@ fn wait_for_idle_gives_up_when_traffic_never_pauses() {
         .find(|e| matches!(e.kind, EventKind::WaitingForIdle { .. }))
         .unwrap()
         .time;
-    let gave_up = r.timeline().iter().find(|e| e.kind == EventKind::IdleTimeout).unwrap();
+    let gave_up = r
+        .timeline()
+        .iter()
+        .find(|e| e.kind == EventKind::IdleTimeout)
+        .unwrap();
     assert_eq!(gave_up.time - waited, Duration::from_secs(600));
     assert_eq!(gave_up.actor, Actor::RetrospectRemote);
     assert!(!foreign_access(&r));
@@ -204,7 +274,10 @@ fn outcome_matches_the_timeline_across_the_matrix() {
 /// behaviour shows here first.
 #[test]
 fn pinned_figures_for_seed_7() {
-    let r = kb(7).conflict_behavior(ConflictBehavior::Shutdown).run().unwrap();
+    let r = kb(7)
+        .conflict_behavior(ConflictBehavior::Shutdown)
+        .run()
+        .unwrap();
     let m = r.metrics();
     let shutdown = r
         .timeline()
@@ -216,7 +289,10 @@ fn pinned_figures_for_seed_7() {
     assert_eq!(m.unplanned_downtime, Duration::from_micros(24_303_786_887));
     assert_eq!(m.deliveries_acknowledged, 162);
     assert_eq!(m.deliveries_deferred, 87);
-    assert_eq!(m.recovery_point_age, Some(Duration::from_micros(203_164_672)));
+    assert_eq!(
+        m.recovery_point_age,
+        Some(Duration::from_micros(203_164_672))
+    );
     assert_eq!(m.files_archived, 30);
     assert_eq!(m.bytes_archived, 31_662_088);
     assert_eq!(r.timeline().len(), 464);

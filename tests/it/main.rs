@@ -1,6 +1,8 @@
 //! mailsim's behaviour tests, as one integration binary.
 
 mod api;
+#[cfg(feature = "cli")]
+mod cli;
 mod kb_matrix;
 mod properties;
 mod support;

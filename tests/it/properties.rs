@@ -39,18 +39,32 @@ fn exclusions() -> impl Strategy<Value = Arc<dyn ExclusionPolicy>> {
         Just(Arc::new(ExcludeFolder::new("System Folder")) as Arc<dyn ExclusionPolicy>),
         Just(Arc::new(ExcludeFolder::new("Extensions")) as Arc<dyn ExclusionPolicy>),
         Just(Arc::new(ExcludeFile::new("Microsoft Mail Data")) as Arc<dyn ExclusionPolicy>),
-        Just(Arc::new(ExcludeAny::new().with(ExcludeFolder::new("Documents"))) as Arc<dyn ExclusionPolicy>),
+        Just(
+            Arc::new(ExcludeAny::new().with(ExcludeFolder::new("Documents")))
+                as Arc<dyn ExclusionPolicy>
+        ),
     ]
 }
 
 fn scenarios() -> impl Strategy<Value = Scenario> {
-    (any::<u64>(), behaviors(), open_files(), exclusions(), 1u32..3).prop_map(|(seed, b, of, ex, nights)| {
-        let s = Scenario::kb98097().seed(seed).open_files(of).exclusion_arc(ex).nights(nights);
-        match b {
-            Some(b) => s.conflict_behavior(b),
-            None => s,
-        }
-    })
+    (
+        any::<u64>(),
+        behaviors(),
+        open_files(),
+        exclusions(),
+        1u32..3,
+    )
+        .prop_map(|(seed, b, of, ex, nights)| {
+            let s = Scenario::kb98097()
+                .seed(seed)
+                .open_files(of)
+                .exclusion_arc(ex)
+                .nights(nights);
+            match b {
+                Some(b) => s.conflict_behavior(b),
+                None => s,
+            }
+        })
 }
 
 proptest! {

@@ -1,0 +1,207 @@
+//! `mailsim run`: one scenario, narrated and summed up, or as JSON.
+
+use std::io::Write;
+
+use clap::Args;
+use mailsim::demo::human_duration;
+use mailsim::report::{EventKind, Unavailable};
+use mailsim::{Event, Report, Verdict};
+
+use super::CliError;
+use super::args::ScenarioArgs;
+
+/// Flags of `mailsim run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Seed of the night's random choices (traffic, the KB reaction).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    seed: u64,
+
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+
+    /// Print the report as JSON (schema 1, as `Report::to_json`) instead.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let report = args.scenario.scenario()?.seed(args.seed).run()?;
+    if args.json {
+        writeln!(out, "{}", report.to_json())?;
+    } else {
+        write!(out, "{}", narrate(&report))?;
+        writeln!(out)?;
+        write!(out, "{}", summary(&report))?;
+    }
+    Ok(())
+}
+
+/// Runs shorter than this are printed event by event.
+const MIN_CONDENSED: usize = 3;
+
+/// Routine mail traffic: told in bulk, one line per run of it.
+fn is_traffic(e: &Event) -> bool {
+    matches!(
+        e.kind,
+        EventKind::Delivered { .. }
+            | EventKind::MarkedRead { .. }
+            | EventKind::Deleted { .. }
+            | EventKind::Deferred { .. }
+    )
+}
+
+/// The timeline, one event a line, with each run of routine traffic told as
+/// one line; every other event is kept.
+fn narrate(report: &Report) -> String {
+    let mut out = String::new();
+    let events = report.timeline();
+    let mut i = 0;
+    while i < events.len() {
+        let run = events[i..].iter().take_while(|e| is_traffic(e)).count();
+        if run >= MIN_CONDENSED {
+            out.push_str(&condensed(&events[i..i + run]));
+            i += run;
+        } else {
+            let n = run.max(1);
+            for e in &events[i..i + n] {
+                out.push_str(&format!("{e}\n"));
+            }
+            i += n;
+        }
+    }
+    out
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn condensed(run: &[Event]) -> String {
+    let (mut delivered, mut read, mut deleted) = (0, 0, 0);
+    let (mut down, mut hung, mut paused) = (0, 0, 0);
+    for e in run {
+        match e.kind {
+            EventKind::Delivered { .. } => delivered += 1,
+            EventKind::MarkedRead { .. } => read += 1,
+            EventKind::Deleted { .. } => deleted += 1,
+            EventKind::Deferred { reason, .. } => match reason {
+                Unavailable::Down => down += 1,
+                Unavailable::Hung => hung += 1,
+                Unavailable::Paused => paused += 1,
+            },
+            _ => {}
+        }
+    }
+    let mut parts = Vec::new();
+    let served = delivered + read + deleted;
+    if served > 0 {
+        let mut kinds = Vec::new();
+        for (n, one, many) in [
+            (delivered, "delivery", "deliveries"),
+            (read, "read", "reads"),
+            (deleted, "deletion", "deletions"),
+        ] {
+            if n > 0 {
+                kinds.push(plural(n, one, many));
+            }
+        }
+        parts.push(format!(
+            "{} ({})",
+            plural(served, "mail transaction", "mail transactions"),
+            kinds.join(", ")
+        ));
+    }
+    for (n, why) in [
+        (down, "server shut down"),
+        (hung, "server not answering"),
+        (paused, "server paused"),
+    ] {
+        if n > 0 {
+            parts.push(format!(
+                "{} deferred ({why})",
+                plural(n, "request", "requests")
+            ));
+        }
+    }
+    let (first, last) = (run[0].time, run[run.len() - 1].time);
+    let when = if first.time_of_day() == last.time_of_day() {
+        first.to_string()
+    } else {
+        format!("{first}–{last}")
+    };
+    format!("{when} … {} …\n", parts.join(", "))
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / f64::from(1 << 20))
+}
+
+fn summary(report: &Report) -> String {
+    let m = report.metrics();
+    let mut lines = vec![
+        format!("Outcome:            {}", report.outcome()),
+        format!(
+            "Server downtime:    {} (planned {}, unplanned {})",
+            human_duration(m.server_downtime),
+            human_duration(m.planned_downtime),
+            human_duration(m.unplanned_downtime)
+        ),
+        format!("Messages lost:      {}", m.messages_lost),
+        format!("Requests deferred:  {}", m.deliveries_deferred),
+        format!(
+            "Recovery point age: {}",
+            m.recovery_point_age.map_or_else(
+                || "none: Mail Data was not archived".to_owned(),
+                human_duration
+            )
+        ),
+        format!(
+            "Files:              {} archived, {} excluded, {} skipped busy",
+            m.files_archived, m.files_excluded, m.files_skipped_busy
+        ),
+        format!(
+            "Bytes archived:     {} ({} bytes)",
+            mb(m.bytes_archived),
+            m.bytes_archived
+        ),
+    ];
+    let copies: Vec<String> = report
+        .mail_data_archived()
+        .map(|a| {
+            let verdict = match a.verdict {
+                Verdict::Consistent {
+                    generation,
+                    age,
+                    stale,
+                } => format!(
+                    "consistent (generation {generation}, {} old at the end of the backup{})",
+                    human_duration(age),
+                    if stale { ", stale" } else { "" }
+                ),
+                Verdict::Torn => "TORN: equals no state the file ever held".to_owned(),
+            };
+            // Times of day repeat across nights: say which night.
+            let night = (report.nights() > 1)
+                .then(|| {
+                    let t = report.timeline();
+                    t.iter()
+                        .take_while(|e| e.time <= a.taken_at)
+                        .last()
+                        .map(|e| format!("night {}, ", e.night))
+                })
+                .flatten()
+                .unwrap_or_default();
+            format!("  {} ({night}taken {}): {verdict}", a.path, a.taken_at)
+        })
+        .collect();
+    if copies.is_empty() {
+        lines.push("Mail Data archived: none".to_owned());
+    } else {
+        lines.push("Mail Data archived:".to_owned());
+        lines.extend(copies);
+    }
+    let mut s = lines.join("\n");
+    s.push('\n');
+    s
+}
