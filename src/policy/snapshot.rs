@@ -1,39 +1,7 @@
 //! Snapshot policies: how a consistent copy of the live file comes to exist,
 //! and what the backup archives in its place.
 //!
-//! # The contract
-//!
-//! A [`SnapshotPolicy`] is immutable configuration. At the start of every
-//! night the runner calls [`SnapshotPolicy::begin_night`] and gets a
-//! [`SnapshotSession`]: everything the policy tracks during that night (a
-//! retry count, a frozen writer, an online copy in progress) lives there, so
-//! clones of a scenario never share state. The runner then calls the session:
-//!
-//! 1. **On its schedule**: if [`SnapshotSession::schedule`] names a time of
-//!    day, [`SnapshotSession::on_schedule`] runs then, whatever the backup
-//!    selects (MS Mail Backup copies Mail Data at midnight even when the
-//!    backup excludes it). It may answer [`Next::Again`] to be called back
-//!    later, which is how work that takes time (a copy at disk speed) is
-//!    modelled.
-//! 2. **Before the backup reaches the live file**:
-//!    [`SnapshotSession::before_live_file`], only for a live file the backup
-//!    will archive — exclusions apply first, so with Mail Data excluded a
-//!    policy is never asked. It answers with a [`Prepared`]: read the live
-//!    file, archive this point-in-time image in its place, call back after a
-//!    wait, or give up. A policy that gives up makes the backup skip the file
-//!    and record why — never a silent fall-back to reading the live file.
-//! 3. **After the backup has dealt with the live file**
-//!    ([`SnapshotSession::after_live_file`]) and **when the backup finishes or
-//!    fails** ([`SnapshotSession::after_backup`]): release a snapshot, restart
-//!    a stopped server.
-//!
-//! Through [`ServerControl`] a session may ask the server — the writer — to
-//! stop and start, pause and resume (hold writes), copy its own file aside,
-//! take a point-in-time clone, and read its file page by page for an online
-//! copy. Planned stops and pauses count as planned downtime, never as a
-//! `GracefulShutdown` or a `Hang`. A session must not block, must not read
-//! the live file through a volume (that would be a foreign access), and must
-//! bound every wait it asks for.
+//! The contract is on [`SnapshotPolicy`].
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -46,7 +14,41 @@ use crate::time::{SimTime, TimeOfDay};
 use crate::volume::{Chunk, Content, CopyBuilder, Volume, VolumePath};
 
 /// How a consistent copy of the live data file comes to exist, and what the
-/// backup archives in its place. See the [module docs](self) for the contract.
+/// backup archives in its place.
+///
+/// # The contract
+///
+/// A [`SnapshotPolicy`] is immutable configuration. At the start of every
+/// night the runner calls [`SnapshotPolicy::begin_night`] and gets a
+/// [`SnapshotSession`]: everything the policy tracks during that night (a
+/// retry count, a frozen writer, an online copy in progress) lives there, so
+/// clones of a scenario never share state. The runner then calls the session:
+///
+/// 1. **On its schedule**: if [`SnapshotSession::schedule`] names a time of
+///    day, [`SnapshotSession::on_schedule`] runs then, whatever the backup
+///    selects (MS Mail Backup copies Mail Data at midnight even when the
+///    backup excludes it). It may answer [`Next::Again`] to be called back
+///    later, which is how work that takes time (a copy at disk speed) is
+///    modelled.
+/// 2. **Before the backup reaches the live file**:
+///    [`SnapshotSession::before_live_file`], only for a live file the backup
+///    will archive — exclusions apply first, so with Mail Data excluded a
+///    policy is never asked. It answers with a [`Prepared`]: read the live
+///    file, archive this point-in-time image in its place, call back after a
+///    wait, or give up. A policy that gives up makes the backup skip the file
+///    and record why — never a silent fall-back to reading the live file.
+/// 3. **After the backup has dealt with the live file**
+///    ([`SnapshotSession::after_live_file`]) and **when the backup finishes or
+///    fails** ([`SnapshotSession::after_backup`]): release a snapshot, restart
+///    a stopped server.
+///
+/// Through [`ServerControl`] a session may ask the server — the writer — to
+/// stop and start, pause and resume (hold writes), copy its own file aside,
+/// take a point-in-time clone, and read its file page by page for an online
+/// copy. Planned stops and pauses count as planned downtime, never as a
+/// `GracefulShutdown` or a `Hang`. A session must not block, must not read
+/// the live file through a volume (that would be a foreign access), and must
+/// bound every wait it asks for.
 pub trait SnapshotPolicy: Send + Sync + Debug {
     /// Short name for tables and narration ("live read", "stop server").
     fn name(&self) -> &str;
@@ -151,7 +153,7 @@ pub trait ServerControl {
     fn log(&mut self, kind: EventKind, path: Option<&VolumePath>);
 }
 
-/// A policy's state for one night. See the [module docs](self).
+/// A policy's state for one night: see [`SnapshotPolicy`] for the contract.
 pub trait SnapshotSession: Send + Debug {
     /// A time of day at which [`SnapshotSession::on_schedule`] runs, whatever
     /// the backup does.

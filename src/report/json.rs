@@ -14,7 +14,7 @@
 //!     "files_archived": 31, "files_excluded": 0, "files_skipped_busy": 0, "bytes_archived": 31457280
 //!   },
 //!   "archive": [ { "path": "Server HD:…", "verdict": "consistent" | "torn", "len_bytes": 1,
-//!                  "mail_data": false, "taken_at": "01:00:00",
+//!                  "mail_data": false, "night": 1, "taken_at": "01:00:00",
 //!                  "generation": 0, "age_s": 1.0, "stale": false } ],
 //!   "choices": [ 3, 0, 17, … ],
 //!   "timeline": [ { "time": "01:00:00", "night": 1, "actor": "retrospect_remote",
@@ -59,6 +59,7 @@ pub(super) fn to_json(r: &Report) -> String {
             }
             o.insert("len_bytes".into(), json!(a.len_bytes));
             o.insert("mail_data".into(), json!(a.mail_data));
+            o.insert("night".into(), json!(a.night));
             o.insert("taken_at".into(), json!(a.taken_at.to_string()));
             Value::Object(o)
         })

@@ -136,6 +136,8 @@ pub struct ArchivedFile {
     pub len_bytes: u64,
     /// Whether this is Mail Data or a copy of it.
     pub mail_data: bool,
+    /// The 1-based night whose backup archived it.
+    pub night: u32,
     /// When the archived copy was taken.
     pub taken_at: SimTime,
     /// The oracle's judgement.

@@ -387,6 +387,7 @@ impl World<'_> {
                 path: item.path,
                 len_bytes: item.content.len_bytes(),
                 mail_data,
+                night: self.log.night,
                 taken_at,
                 verdict,
             });

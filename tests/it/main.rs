@@ -5,4 +5,5 @@ mod api;
 mod cli;
 mod kb_matrix;
 mod properties;
+mod snapshots;
 mod support;
