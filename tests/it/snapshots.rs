@@ -21,7 +21,7 @@ fn kb(seed: u64) -> Scenario {
     Scenario::kb98097().seed(seed)
 }
 
-fn find<'a>(r: &'a mailsim::Report, pred: impl Fn(&Event) -> bool) -> Vec<&'a Event> {
+fn find(r: &mailsim::Report, pred: impl Fn(&Event) -> bool) -> Vec<&Event> {
     r.timeline().iter().filter(|e| pred(e)).collect()
 }
 
