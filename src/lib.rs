@@ -102,6 +102,7 @@ pub mod demo;
 mod error;
 mod oracle;
 pub mod policy;
+pub mod real;
 pub mod report;
 pub mod server;
 pub mod sim;

@@ -212,6 +212,20 @@ impl Chunk {
         (self.base_page, &self.content)
     }
 
+    /// A chunk holding a copy of `bytes`, read at `offset` (how a real
+    /// volume returns what it read).
+    pub fn from_bytes(offset: u64, bytes: &[u8]) -> Chunk {
+        let lead = (offset % PAGE_BYTES as u64) as usize;
+        let mut buf = vec![0; lead];
+        buf.extend_from_slice(bytes);
+        Chunk {
+            offset,
+            len: bytes.len() as u64,
+            base_page: (offset / PAGE_BYTES as u64) as usize,
+            content: Content::from_bytes(&buf),
+        }
+    }
+
     /// A chunk of `content`: up to `len` bytes at `offset` (fewer at its end).
     pub fn of(content: &Content, offset: u64, len: u64) -> Chunk {
         let end = offset.saturating_add(len).min(content.len_bytes());
