@@ -1,8 +1,11 @@
 //! The demo's table: the KB night under each remedy, over many seeds.
 //!
 //! [`cases`] lists the rows — no remedy under each conflict behavior, each of
-//! the KB's exclusions, a lock-aware backup — as [`DemoCase`]s: a label, a
-//! plain-English explanation, and the [`Scenario`] behind it. [`run_case`]
+//! the KB's exclusions, a lock-aware backup, the KB's other remedies
+//! (stopping the server, the MS Mail Backup copy with and without the
+//! exclusion it needs) and the modern snapshot policies — as [`DemoCase`]s:
+//! a label, a plain-English explanation of what the remedy costs, and the
+//! [`Scenario`] behind it. [`run_case`]
 //! runs one case over seeds `0..seeds` and sums the reports into a
 //! [`DemoRow`]; [`table`] does it for every case; [`render_table`] and
 //! [`rows_to_json`] display the result. `mailsim demo` is these four calls.
@@ -24,7 +27,9 @@ use serde_json::{Map, Value, json};
 
 use crate::backup::OpenFilePolicy;
 use crate::error::Result;
-use crate::policy::{ExcludeFile, ExcludeFolder};
+use crate::policy::{
+    CopyOnWrite, ExcludeFile, ExcludeFolder, FreezeThaw, OnlineCopy, ScheduledCopy, StopServer,
+};
 use crate::report::Outcome;
 use crate::server::ConflictBehavior;
 use crate::sim::Scenario;
@@ -59,6 +64,9 @@ pub struct DemoRow {
     pub median_recovery_point_age: Option<Duration>,
     /// Median number of files skipped because of an exclusion.
     pub median_files_excluded: u64,
+    /// Runs in which the snapshot policy gave up on a live file, so the
+    /// backup skipped it.
+    pub snapshot_gave_up: u64,
     /// Runs simulated, one per seed (each a single night in the built-in
     /// cases).
     pub nights: u64,
@@ -106,8 +114,11 @@ impl DemoCase {
 }
 
 /// The demo's rows, in display order: no remedy (the KB's drawn reaction,
-/// then each fixed conflict behavior), the KB's three exclusions, and a
-/// lock-aware backup.
+/// then each fixed conflict behavior), the KB's three exclusions, a
+/// lock-aware backup, stopping the server (KB remedy 3), MS Mail Backup with
+/// Mail Data excluded (KB remedy 4) and without, then the modern snapshot
+/// policies: copy-on-write, freeze/thaw, online copy. Every row past the
+/// fixed behaviors keeps the KB's drawn reaction.
 pub fn cases() -> Vec<DemoCase> {
     let kb = Scenario::kb98097;
     vec![
@@ -163,6 +174,50 @@ pub fn cases() -> Vec<DemoCase> {
              of the mail either.",
             kb().open_files(OpenFilePolicy::respect_locks()),
         ),
+        DemoCase::new(
+            "stop the server",
+            "The server is stopped just before the backup reaches its data file and started \
+             again when the backup is done: the copy is always good and no night goes wrong, \
+             but mail waits for the rest of the backup, a few planned minutes every night.",
+            kb().snapshot(StopServer::default()),
+        ),
+        DemoCase::new(
+            "MS Mail Backup, Mail Data excluded",
+            "At midnight the MS Mail Backup control panel pauses the server for a few seconds \
+             to copy its data file to the Backup Drive, and the backup, told to skip the live \
+             file, archives that copy at 1:00: a short planned pause, and a restore brings \
+             back the mail as it was at midnight.",
+            kb().snapshot(ScheduledCopy::default())
+                .exclusion(ExcludeFile::new("Microsoft Mail Data")),
+        ),
+        DemoCase::new(
+            "MS Mail Backup, Mail Data not excluded",
+            "The midnight copy is made, but nobody told the backup to skip the live file, so \
+             it still opens it at 1:00 and the server still shuts down or hangs until morning: \
+             the copy alone cures nothing.",
+            kb().snapshot(ScheduledCopy::default()),
+        ),
+        DemoCase::new(
+            "copy-on-write snapshot",
+            "The backup archives an instant point-in-time clone of the data file instead of \
+             the live one: no pause and a copy as fresh as the backup, but it needs a file \
+             system or volume manager that can clone files.",
+            kb().snapshot(CopyOnWrite),
+        ),
+        DemoCase::new(
+            "freeze/thaw (VSS)",
+            "The server finishes its transaction, flushes and holds its writes for a few \
+             seconds while a shadow copy is made, and the backup archives the shadow copy: a \
+             pause of seconds, and the server must implement a VSS writer to take part.",
+            kb().snapshot(FreezeThaw::default()),
+        ),
+        DemoCase::new(
+            "online copy (SQLite backup API)",
+            "The server copies its own file a few pages at a time between transactions, \
+             starting over whenever it writes: no pause at all, but under heavy mail traffic \
+             the copy may never finish and the mail is then not backed up.",
+            kb().snapshot(OnlineCopy::default()),
+        ),
     ]
 }
 
@@ -178,6 +233,7 @@ pub fn run_case(case: &DemoCase, seeds: u64) -> Result<DemoRow> {
     let mut excluded = Vec::new();
     let mut mail_data_archived = 0;
     let mut mail_data_consistent = 0;
+    let mut snapshot_gave_up = 0;
     for seed in 0..seeds {
         let report = case.scenario.clone().seed(seed).run()?;
         if let Some(i) = Outcome::ALL.iter().position(|o| *o == report.outcome()) {
@@ -189,6 +245,9 @@ pub fn run_case(case: &DemoCase, seeds: u64) -> Result<DemoRow> {
         unplanned.push(m.unplanned_downtime);
         recovery.extend(m.recovery_point_age);
         excluded.push(m.files_excluded);
+        if m.files_skipped_snapshot > 0 {
+            snapshot_gave_up += 1;
+        }
         let mut copies = report.mail_data_archived().peekable();
         if copies.peek().is_some() {
             mail_data_archived += 1;
@@ -208,6 +267,7 @@ pub fn run_case(case: &DemoCase, seeds: u64) -> Result<DemoRow> {
         mail_data_consistent,
         median_recovery_point_age: median_duration(recovery),
         median_files_excluded: median_u64(excluded),
+        snapshot_gave_up,
         nights: seeds,
     })
 }
@@ -279,34 +339,126 @@ fn percent(part: u64, whole: u64) -> String {
     format!("{p}%")
 }
 
-/// The rows as a plain-text table with aligned columns (remedy, one count
-/// column per outcome, median downtime, share of nights with Mail Data
-/// archived, median files excluded), then one `label: explanation` line per
-/// row.
+/// Columns of the table: a group heading shared with its neighbours, the
+/// column's own heading, and its cell for a row.
+struct Column {
+    group: &'static str,
+    heading: &'static str,
+    cell: fn(&DemoRow) -> String,
+}
+
+fn columns() -> Vec<Column> {
+    fn outcome<const I: usize>(r: &DemoRow) -> String {
+        r.counts[I].to_string()
+    }
+    const NIGHTS: &str = "nights ending in";
+    vec![
+        Column {
+            group: "",
+            heading: "remedy",
+            cell: |r| r.label.clone(),
+        },
+        Column {
+            group: NIGHTS,
+            heading: heading(Outcome::ALL[0]),
+            cell: outcome::<0>,
+        },
+        Column {
+            group: NIGHTS,
+            heading: heading(Outcome::ALL[1]),
+            cell: outcome::<1>,
+        },
+        Column {
+            group: NIGHTS,
+            heading: heading(Outcome::ALL[2]),
+            cell: outcome::<2>,
+        },
+        Column {
+            group: NIGHTS,
+            heading: heading(Outcome::ALL[3]),
+            cell: outcome::<3>,
+        },
+        Column {
+            group: "median downtime",
+            heading: "planned",
+            cell: |r| human_duration(r.median_planned_downtime),
+        },
+        Column {
+            group: "median downtime",
+            heading: "unplanned",
+            cell: |r| human_duration(r.median_unplanned_downtime),
+        },
+        Column {
+            group: "Mail Data in the archive",
+            heading: "consistent",
+            cell: |r| percent(r.mail_data_consistent, r.nights),
+        },
+        Column {
+            group: "Mail Data in the archive",
+            heading: "recovery point age",
+            cell: |r| {
+                r.median_recovery_point_age
+                    .map_or_else(|| "-".to_owned(), human_duration)
+            },
+        },
+        Column {
+            group: "median",
+            heading: "files excluded",
+            cell: |r| r.median_files_excluded.to_string(),
+        },
+    ]
+}
+
+/// What the columns mean, printed under the table.
+const LEGEND: &str = "\
+nights ending in: how many nights ended clean, in a graceful shutdown, a hang, or with a corrupted copy archived.
+median downtime: planned (stops and pauses a remedy asks for) and unplanned (a shutdown or a hang, until the administrator restarts the server at 08:00).
+consistent: share of nights whose archive holds a consistent copy of Mail Data.
+recovery point age: median, over the nights that archived Mail Data, of the time from when the archived copy was taken to the end of the backup (\"-\": no night archived it).
+files excluded: median number of files the backup skipped because of an exclusion.
+";
+
+/// The rows as a plain-text table with aligned columns — remedy; how many
+/// nights ended in each outcome; median planned and unplanned downtime;
+/// share of nights with a consistent Mail Data in the archive and median
+/// recovery point age; median files excluded — under group headings, then
+/// a legend of the columns and one `label: explanation` line per row.
 pub fn render_table(rows: &[DemoRow]) -> String {
-    let mut header: Vec<String> = vec!["remedy".to_owned()];
-    header.extend(Outcome::ALL.iter().map(|o| heading(*o).to_owned()));
-    header.extend(["median downtime", "Mail Data archived", "files excluded"].map(str::to_owned));
+    let columns = columns();
     let body: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| {
-            let mut cells = vec![r.label.clone()];
-            cells.extend(r.counts.iter().map(u64::to_string));
-            cells.push(human_duration(r.median_downtime));
-            cells.push(percent(r.mail_data_archived, r.nights));
-            cells.push(r.median_files_excluded.to_string());
-            cells
-        })
+        .map(|r| columns.iter().map(|c| (c.cell)(r)).collect())
         .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            std::iter::once(&header)
-                .chain(&body)
+    let mut widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            body.iter()
                 .map(|row| row[i].chars().count())
+                .chain([c.heading.chars().count()])
                 .max()
                 .unwrap_or(0)
         })
         .collect();
+    // Spans of columns sharing a group heading: (group, first, last).
+    let mut spans: Vec<(&str, usize, usize)> = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        match spans.last_mut() {
+            Some((g, _, last)) if *g == c.group && !g.is_empty() => *last = i,
+            _ => spans.push((c.group, i, i)),
+        }
+    }
+    let span_width = |widths: &[usize], first: usize, last: usize| -> usize {
+        widths[first..=last].iter().sum::<usize>() + 2 * (last - first)
+    };
+    // A group heading wider than its columns widens the first of them.
+    for &(group, first, last) in &spans {
+        let need = group.chars().count();
+        let have = span_width(&widths, first, last);
+        if need > have {
+            widths[first] += need - have;
+        }
+    }
     let line = |cells: &[String]| -> String {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
@@ -330,12 +482,32 @@ pub fn render_table(rows: &[DemoRow]) -> String {
             out.push('\n');
         }
     }
-    let _ = writeln!(out, "{}", line(&header));
-    let total: usize = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
-    let _ = writeln!(out, "{}", "-".repeat(total));
+    // Group headings, centered over their columns and ruled out to their
+    // width: `--- median downtime ---`.
+    let mut groups = String::new();
+    for (k, &(group, first, last)) in spans.iter().enumerate() {
+        if k > 0 {
+            groups.push_str("  ");
+        }
+        let w = span_width(&widths, first, last);
+        if group.is_empty() {
+            groups.push_str(&" ".repeat(w));
+        } else if group.chars().count() + 2 > w {
+            let _ = write!(groups, "{group:^w$}");
+        } else {
+            let _ = write!(groups, "{:-^w$}", format!(" {group} "));
+        }
+    }
+    let _ = writeln!(out, "{}", groups.trim_end());
+    let headings: Vec<String> = columns.iter().map(|c| c.heading.to_owned()).collect();
+    let _ = writeln!(out, "{}", line(&headings));
+    let total = span_width(&widths, 0, widths.len() - 1);
+    let _ = writeln!(out, "{}", "=".repeat(total));
     for cells in &body {
         let _ = writeln!(out, "{}", line(cells));
     }
+    out.push('\n');
+    out.push_str(LEGEND);
     out.push('\n');
     for r in rows {
         let _ = writeln!(out, "{}: {}", r.label, r.explanation);
@@ -368,6 +540,7 @@ pub fn rows_to_json(rows: &[DemoRow]) -> String {
                 "mail_data_consistent": r.mail_data_consistent,
                 "median_recovery_point_age_s": r.median_recovery_point_age.map(|d| d.as_secs_f64()),
                 "median_files_excluded": r.median_files_excluded,
+                "snapshot_gave_up": r.snapshot_gave_up,
                 "nights": r.nights,
             })
         })
@@ -410,6 +583,110 @@ mod tests {
         assert_eq!(percent(999, 1000), "99%");
         assert_eq!(percent(5, 5), "100%");
         assert_eq!(percent(0, 0), "-");
+    }
+
+    fn row(label: &str, nights: u64) -> DemoRow {
+        DemoRow {
+            label: label.to_owned(),
+            explanation: format!("{label} explained."),
+            counts: [nights, 0, 0, 0],
+            median_downtime: Duration::from_secs(3),
+            median_planned_downtime: Duration::from_secs(3),
+            median_unplanned_downtime: Duration::ZERO,
+            mail_data_archived: 0,
+            mail_data_consistent: 0,
+            median_recovery_point_age: None,
+            median_files_excluded: 1,
+            snapshot_gave_up: 0,
+            nights,
+        }
+    }
+
+    #[test]
+    fn the_table_shows_what_each_remedy_costs() {
+        let mut archived = row("a remedy that archives", 4);
+        archived.mail_data_archived = 4;
+        archived.mail_data_consistent = 3;
+        archived.median_recovery_point_age = Some(Duration::from_secs(3600 + 18 * 60));
+        archived.counts = [3, 1, 0, 0];
+        archived.median_unplanned_downtime = Duration::from_secs(6 * 3600 + 45 * 60);
+        let text = render_table(&[row("skip it", 4), archived]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "The night of KB Q98097 under each remedy, 4 nights per row (seeds 0 to 3):"
+        );
+        // Group headings ruled over their columns, then the columns.
+        assert!(lines[2].contains("- nights ending in -"), "{}", lines[2]);
+        assert!(lines[2].contains("- median downtime -"), "{}", lines[2]);
+        assert!(
+            lines[2].contains("- Mail Data in the archive -"),
+            "{}",
+            lines[2]
+        );
+        let headings: Vec<&str> = lines[3]
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(
+            headings,
+            [
+                "remedy",
+                "clean",
+                "shutdown",
+                "hang",
+                "corrupted",
+                "planned",
+                "unplanned",
+                "consistent",
+                "recovery point age",
+                "files excluded"
+            ]
+        );
+        assert!(lines[4].chars().all(|c| c == '='));
+        let cells = |line: &str| -> Vec<String> {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            cells(lines[5]),
+            ["skip it", "4", "0", "0", "0", "3 s", "0 s", "0%", "-", "1"]
+        );
+        assert_eq!(
+            cells(lines[6]),
+            [
+                "a remedy that archives",
+                "3",
+                "1",
+                "0",
+                "0",
+                "3 s",
+                "6 h 45 min",
+                "75%",
+                "1 h 18 min",
+                "1"
+            ]
+        );
+        // Every line of the table is as wide as the rule, at most.
+        let rule = lines[4].len();
+        assert!(lines[2..7].iter().all(|l| l.chars().count() <= rule));
+        assert!(text.contains("recovery point age: median"));
+        assert!(text.ends_with("a remedy that archives: a remedy that archives explained.\n"));
+    }
+
+    #[test]
+    fn rows_to_json_has_every_field() {
+        let v: Value = serde_json::from_str(&rows_to_json(&[row("r", 2)])).unwrap();
+        let r = &v["rows"][0];
+        assert_eq!(r["median_recovery_point_age_s"], Value::Null);
+        assert_eq!(r["median_planned_downtime_s"], 3.0);
+        assert_eq!(r["snapshot_gave_up"], 0);
+        assert_eq!(r["counts"]["clean"], 2);
+        assert_eq!(r.as_object().unwrap().len(), 12);
     }
 
     #[test]

@@ -97,6 +97,28 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A volume path that cannot name a file on disk: a component that is
+    /// empty, `.` or `..`, or contains `/` or NUL (also a file name given to
+    /// a real-file helper, such as a rotation's base name). Nothing was
+    /// touched on disk.
+    #[error("{path}: invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The path (or, for a real-file helper, its folder) the name was part of.
+        path: VolumePath,
+        /// The offending component or name.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// A path on an [`OsVolume`](crate::volume::OsVolume) that would lead out
+    /// of the volume's folder through a symlink (one pointing outside, a
+    /// dangling one, or a symlink as the final component). Nothing was
+    /// touched on disk.
+    #[error("{}: leads out of its volume's folder (through a symlink)", path.display())]
+    PathEscapes {
+        /// The real path asked for (below the volume's folder).
+        path: PathBuf,
+    },
     /// An operating-system error on a real path.
     #[error("{}: {source}", path.display())]
     Io {
@@ -128,7 +150,10 @@ impl Error {
             }
             Error::DiskFull { .. } => io::ErrorKind::StorageFull,
             Error::DataFile { .. } => io::ErrorKind::InvalidData,
-            Error::InvalidScenario { .. } | Error::BadHandle => io::ErrorKind::InvalidInput,
+            Error::InvalidScenario { .. } | Error::BadHandle | Error::InvalidName { .. } => {
+                io::ErrorKind::InvalidInput
+            }
+            Error::PathEscapes { .. } => io::ErrorKind::PermissionDenied,
             Error::VolumeIo { .. } => io::ErrorKind::Other,
             Error::Io { source, .. } => source.kind(),
         }

@@ -15,81 +15,121 @@ use crate::volume::{Content, PAGE_BYTES};
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Oracle {
-    /// Per page: (stamp, generation from which the page held it).
+    /// Per page: (fingerprint, generation from which the page held it).
     pages: Vec<Vec<(u64, u64)>>,
     /// (length in bytes, generation from which the file had it).
     lens: Vec<(u64, u64)>,
-    /// (generation, commit time), in order.
-    commits: Vec<(u64, SimTime)>,
+}
+
+/// A fingerprint of a page's bytes, for contents whose pages carry no stamp
+/// (files read from disk): two CRC-32s with different seeds. The page is
+/// taken zero-padded to its full size.
+pub(crate) fn page_fingerprint(bytes: &[u8]) -> u64 {
+    let mut a = crc32fast::Hasher::new();
+    let mut b = crc32fast::Hasher::new_with_initial(0x9e37_79b9);
+    a.update(bytes);
+    b.update(bytes);
+    let pad = PAGE_BYTES.saturating_sub(bytes.len());
+    if pad > 0 {
+        let zeros = [0u8; PAGE_BYTES];
+        a.update(&zeros[..pad]);
+        b.update(&zeros[..pad]);
+    }
+    (u64::from(a.finalize()) << 32) | u64::from(b.finalize())
 }
 
 impl Oracle {
-    /// An oracle that knows `image` as the state of `generation`.
-    pub(crate) fn new(image: &Content, generation: u64, at: SimTime) -> Oracle {
-        let pages = (0..image.page_count())
-            .map(|i| vec![(image.page_stamp(i).expect("in range"), generation)])
-            .collect();
+    /// An oracle that knows a file of `len` bytes whose pages have
+    /// `fingerprints`, as the state of `generation`.
+    pub(crate) fn from_fingerprints(
+        len: u64,
+        fingerprints: impl IntoIterator<Item = u64>,
+        generation: u64,
+    ) -> Oracle {
         Oracle {
-            pages,
-            lens: vec![(image.len_bytes(), generation)],
-            commits: vec![(generation, at)],
+            pages: fingerprints
+                .into_iter()
+                .map(|f| vec![(f, generation)])
+                .collect(),
+            lens: vec![(len, generation)],
         }
     }
 
-    /// Records the state after a commit that wrote `touched` byte ranges.
+    /// An oracle that knows `image` (by its page stamps) as the state of `generation`.
+    pub(crate) fn new(image: &Content, generation: u64, _at: SimTime) -> Oracle {
+        Oracle::from_fingerprints(
+            image.len_bytes(),
+            (0..image.page_count()).map(|i| image.page_stamp(i).expect("in range")),
+            generation,
+        )
+    }
+
+    /// Records the state after a commit: the file's length and the
+    /// fingerprints of the pages the commit may have changed.
+    pub(crate) fn commit_pages(
+        &mut self,
+        generation: u64,
+        len: u64,
+        changed: impl IntoIterator<Item = (usize, u64)>,
+    ) {
+        for (p, fp) in changed {
+            if p >= self.pages.len() {
+                self.pages.resize_with(p + 1, Vec::new);
+            }
+            let h = &mut self.pages[p];
+            if h.last().map(|e| e.0) != Some(fp) {
+                h.push((fp, generation));
+            }
+        }
+        if self.lens.last().map(|e| e.0) != Some(len) {
+            self.lens.push((len, generation));
+        }
+    }
+
+    /// Records the state after a commit that wrote `touched` byte ranges of
+    /// `image` (by page stamps).
     pub(crate) fn commit(
         &mut self,
         image: &Content,
         generation: u64,
-        at: SimTime,
+        _at: SimTime,
         touched: &[Range<u64>],
     ) {
-        for r in touched {
-            if r.is_empty() {
-                continue;
-            }
-            let first = (r.start / PAGE_BYTES as u64) as usize;
-            let last = ((r.end - 1) / PAGE_BYTES as u64) as usize;
-            for p in first..=last.min(image.page_count().saturating_sub(1)) {
-                let stamp = image.page_stamp(p).expect("in range");
-                if p >= self.pages.len() {
-                    self.pages.resize_with(p + 1, Vec::new);
-                }
-                let h = &mut self.pages[p];
-                if h.last().map(|e| e.0) != Some(stamp) {
-                    h.push((stamp, generation));
-                }
-            }
-        }
-        let len = image.len_bytes();
-        if self.lens.last().map(|e| e.0) != Some(len) {
-            self.lens.push((len, generation));
-        }
-        self.commits.push((generation, at));
+        let pages = touched_pages(touched, image.page_count());
+        self.commit_pages(
+            generation,
+            image.len_bytes(),
+            pages.map(|p| (p, image.page_stamp(p).expect("in range"))),
+        );
     }
 
-    fn interval(history: &[(u64, u64)], stamp: u64) -> Option<Range<u64>> {
-        let i = history.iter().rposition(|e| e.0 == stamp)?;
+    fn interval(history: &[(u64, u64)], fp: u64) -> Option<Range<u64>> {
+        let i = history.iter().rposition(|e| e.0 == fp)?;
         let end = history.get(i + 1).map_or(u64::MAX, |e| e.1);
         Some(history[i].1..end)
     }
 
-    /// The generation whose state `copy` equals, or `None` for a torn copy.
-    pub(crate) fn judge(&self, copy: &Content) -> Option<u64> {
-        let len = copy.len_bytes();
-        let i = self.lens.iter().rposition(|e| e.0 == len)?;
-        // A length can recur (after a compaction); try each interval it held.
-        let mut candidates: Vec<Range<u64>> = Vec::new();
-        for (j, e) in self.lens.iter().enumerate().take(i + 1) {
-            if e.0 == len {
-                let end = self.lens.get(j + 1).map_or(u64::MAX, |n| n.1);
-                candidates.push(e.1..end);
-            }
+    /// The generation whose state a copy of `len` bytes with page
+    /// `fingerprints` equals, or `None` for a torn copy.
+    pub(crate) fn judge_fingerprints(
+        &self,
+        len: u64,
+        fingerprints: impl IntoIterator<Item = u64>,
+    ) -> Option<u64> {
+        // A length can recur (after a compaction); each interval it held counts.
+        let candidates: Vec<Range<u64>> = self
+            .lens
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.0 == len)
+            .map(|(j, e)| e.1..self.lens.get(j + 1).map_or(u64::MAX, |n| n.1))
+            .collect();
+        if candidates.is_empty() {
+            return None;
         }
         let (mut lo, mut hi) = (0u64, u64::MAX);
-        for p in 0..copy.page_count() {
-            let stamp = copy.page_stamp(p).expect("in range");
-            let r = Self::interval(self.pages.get(p)?, stamp)?;
+        for (p, fp) in fingerprints.into_iter().enumerate() {
+            let r = Self::interval(self.pages.get(p)?, fp)?;
             lo = lo.max(r.start);
             hi = hi.min(r.end);
             if lo >= hi {
@@ -103,13 +143,42 @@ impl Oracle {
             .map(|(a, _)| a)
     }
 
+    /// The generation whose state `copy` equals (by page stamps), or `None`.
+    pub(crate) fn judge(&self, copy: &Content) -> Option<u64> {
+        self.judge_fingerprints(
+            copy.len_bytes(),
+            (0..copy.page_count()).map(|p| copy.page_stamp(p).expect("in range")),
+        )
+    }
+
+    /// Whether page 0 of a copy has a fingerprint Mail Data's header page once had.
+    pub(crate) fn recognizes_fingerprint(&self, first_page: u64) -> bool {
+        self.pages
+            .first()
+            .is_some_and(|h| h.iter().any(|e| e.0 == first_page))
+    }
+
     /// Whether `copy` starts with a header page Mail Data once had.
     pub(crate) fn recognizes(&self, copy: &Content) -> bool {
-        match (copy.page_stamp(0), self.pages.first()) {
-            (Some(s), Some(h)) => h.iter().any(|e| e.0 == s),
-            _ => false,
-        }
+        copy.page_stamp(0)
+            .is_some_and(|s| self.recognizes_fingerprint(s))
     }
+}
+
+/// Page indices covered by byte ranges, below `page_count`.
+pub(crate) fn touched_pages(
+    touched: &[Range<u64>],
+    page_count: usize,
+) -> impl Iterator<Item = usize> + '_ {
+    touched
+        .iter()
+        .filter(|r| !r.is_empty())
+        .flat_map(move |r| {
+            let first = (r.start / PAGE_BYTES as u64) as usize;
+            let last = ((r.end - 1) / PAGE_BYTES as u64) as usize;
+            first..=last.min(page_count.saturating_sub(1))
+        })
+        .filter(move |&p| p < page_count)
 }
 
 #[cfg(test)]

@@ -233,7 +233,8 @@ impl MailServer {
             return Ok(None);
         }
         let h = self.handle()?;
-        let k = pick as usize % self.live.len();
+        // Counted back from the newest message.
+        let k = self.live.len() - 1 - pick as usize % self.live.len();
         let idx = self.live[k] as usize;
         let rec = &mut self.records[idx];
         rec.flags = rec.flags.with(flag);
@@ -241,7 +242,7 @@ impl MailServer {
         let (id, len) = (rec.id, rec.len);
         volume.write_at(h, at, &datafile::flag_bytes(rec.flags))?;
         if flag == RecordFlags::DELETED {
-            self.live.swap_remove(k);
+            self.live.remove(k);
             self.header.message_count -= 1;
             self.header.dead_bytes += len;
         }
@@ -254,13 +255,15 @@ impl MailServer {
         }))
     }
 
-    /// Marks a message read: `pick` chooses among the messages not deleted.
+    /// Marks a message read: `pick` chooses among the messages not deleted,
+    /// counting back from the newest (0 is the newest).
     /// `None` when the file holds no message.
     pub fn mark_read(&mut self, volume: &dyn Volume, pick: u32) -> Result<Option<Commit>> {
         self.set_flag(volume, pick, RecordFlags::READ)
     }
 
-    /// Deletes a message: `pick` chooses among the messages not deleted.
+    /// Deletes a message: `pick` chooses among the messages not deleted,
+    /// counting back from the newest (0 is the newest).
     pub fn delete(&mut self, volume: &dyn Volume, pick: u32) -> Result<Option<Commit>> {
         self.set_flag(volume, pick, RecordFlags::DELETED)
     }

@@ -38,7 +38,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Simulate one night and narrate it.
-    Run(run::RunArgs),
+    // Boxed: its many flags make it far larger than the other subcommands.
+    Run(Box<run::RunArgs>),
     /// Run the KB night under every remedy over many seeds and print a table.
     Demo(demo::DemoArgs),
 }

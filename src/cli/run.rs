@@ -137,6 +137,15 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / f64::from(1 << 20))
 }
 
+/// `night 2, ` when the run spans several nights (times of day repeat).
+fn night_prefix(report: &Report, night: u32) -> String {
+    if report.nights() > 1 {
+        format!("night {night}, ")
+    } else {
+        String::new()
+    }
+}
+
 fn summary(report: &Report) -> String {
     let m = report.metrics();
     let mut lines = vec![
@@ -157,15 +166,28 @@ fn summary(report: &Report) -> String {
             )
         ),
         format!(
-            "Files:              {} archived, {} excluded, {} skipped busy",
-            m.files_archived, m.files_excluded, m.files_skipped_busy
-        ),
-        format!(
-            "Bytes archived:     {} ({} bytes)",
-            mb(m.bytes_archived),
-            m.bytes_archived
+            "Files:              {} archived, {} excluded, {} skipped busy, {} skipped (snapshot \
+             gave up)",
+            m.files_archived, m.files_excluded, m.files_skipped_busy, m.files_skipped_snapshot
         ),
     ];
+    // Why each skipped file was skipped, as the timeline tells it.
+    lines.extend(report.timeline().iter().filter_map(|e| match &e.kind {
+        EventKind::SnapshotGaveUp { reason } => Some(format!(
+            "  {}{}: skipped at {}, {reason}",
+            night_prefix(report, e.night),
+            e.path
+                .as_ref()
+                .map_or_else(|| "a live file".to_owned(), ToString::to_string),
+            e.time
+        )),
+        _ => None,
+    }));
+    lines.push(format!(
+        "Bytes archived:     {} ({} bytes)",
+        mb(m.bytes_archived),
+        m.bytes_archived
+    ));
     let copies: Vec<String> = report
         .mail_data_archived()
         .map(|a| {
@@ -175,24 +197,18 @@ fn summary(report: &Report) -> String {
                     age,
                     stale,
                 } => format!(
-                    "consistent (generation {generation}, {} old at the end of the backup{})",
+                    "consistent, generation {generation}, taken {} before the end of the \
+                     backup{}",
                     human_duration(age),
-                    if stale { ", stale" } else { "" }
+                    if stale {
+                        ", stale (taken on an earlier night)"
+                    } else {
+                        ""
+                    }
                 ),
                 Verdict::Torn => "TORN: equals no state the file ever held".to_owned(),
             };
-            // Times of day repeat across nights: say which night.
-            let night = (report.nights() > 1)
-                .then(|| {
-                    let t = report.timeline();
-                    t.iter()
-                        .take_while(|e| e.time <= a.taken_at)
-                        .last()
-                        .map(|e| format!("night {}, ", e.night))
-                })
-                .flatten()
-                .unwrap_or_default();
-            format!("  {} ({night}taken {}): {verdict}", a.path, a.taken_at)
+            format!("  {}{}: {verdict}", night_prefix(report, a.night), a.path)
         })
         .collect();
     if copies.is_empty() {

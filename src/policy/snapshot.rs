@@ -830,6 +830,16 @@ impl SnapshotSession for OnlineCopySession {
         let (mut builder, mut pos, started_gen, started) = match self.copy.take() {
             None => (CopyBuilder::default(), 0, generation, server.now()),
             Some((_, _, g, _)) if g != generation => {
+                if self.restarts >= p.max_restarts {
+                    return Ok(Prepared::GiveUp(Failure {
+                        reason: format!(
+                            "livelock: the server wrote during the online copy {} times ({} restarts allowed)",
+                            self.restarts + 1,
+                            p.max_restarts
+                        ),
+                        retryable: true,
+                    }));
+                }
                 self.restarts += 1;
                 server.log(
                     EventKind::OnlineCopyRestarted {
@@ -838,15 +848,6 @@ impl SnapshotSession for OnlineCopySession {
                     },
                     Some(path),
                 );
-                if self.restarts > p.max_restarts {
-                    return Ok(Prepared::GiveUp(Failure {
-                        reason: format!(
-                            "livelock: the server wrote during the online copy {} times",
-                            self.restarts
-                        ),
-                        retryable: true,
-                    }));
-                }
                 (CopyBuilder::default(), 0, generation, server.now())
             }
             Some(c) => c,

@@ -1,9 +1,52 @@
 //! Real files and real locks: the conflict reproduced on this machine's file
 //! system.
 //!
-//! What lives here: the scaled wall clock of a real run ([`ScaledClock`]).
-//! What does not: the volume backend (`volume/os.rs`).
+//! What lives here:
+//!
+//! - [`ScaledClock`]: the scaled wall clock of a real run.
+//! - [`lock`]: advisory `flock` locks, preallocation and free space — the
+//!   crate's only calls into fs2, in fully qualified form, because std's own
+//!   `File::lock_shared`, `try_lock_shared` and `unlock` (Rust 1.89) shadow
+//!   fs2's methods of the same names.
+//! - [`proc_locks`]: who holds a lock on a file, asked without opening it
+//!   (device and inode looked up in `/proc/locks`, with the holder's pid and
+//!   command). Elsewhere there is no such table: it answers "nobody", and a
+//!   lock-aware reader finds the lock only by opening the file and trying
+//!   [`lock::try_lock_shared`], an open the holder could see.
+//! - [`OpenWatch`]: counts the opens of one file through inotify `IN_OPEN`
+//!   (Linux), so the holder of an advisory lock learns of a lock-unaware
+//!   reader. Elsewhere foreign opens cannot be detected: the count stays 0.
+//! - [`LiveFileGuard`]: for embedders, a live file held read/write under an
+//!   exclusive lock, with its foreign opens counted (the guard's own opens
+//!   subtracted).
+//! - [`RotationWriter`]: for embedders and `ScheduledCopy` on disk,
+//!   crash-safe numbered copies ("Mail Data Backup #1" the newest): a
+//!   temporary name, a sync, a rename into the rotation; free space checked
+//!   before a byte is written.
+//! - [`reflink()`](reflink::reflink): copy-on-write clones where the file system has
+//!   them (btrfs, XFS, APFS), reporting [`CloneOutcome::Unsupported`] — not
+//!   an error — where it does not (ext4), so the caller falls back to
+//!   copy-before-write.
+//!
+//! What does not: the volume backend (`volume/os.rs`, [`OsVolume`](crate::volume::OsVolume),
+//! built on these pieces), the runner, and the actors.
 
 mod clock;
+mod guard;
+pub mod lock;
+pub mod proc_locks;
+pub mod reflink;
+mod rotation;
+mod runner;
+mod watch;
 
 pub use clock::ScaledClock;
+pub use guard::LiveFileGuard;
+pub use proc_locks::LockHolder;
+pub use reflink::CloneOutcome;
+pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck, TEMP_PREFIX};
+pub use watch::OpenWatch;
+
+pub(crate) use guard::{read_all_at, read_full_at};
+pub(crate) use rotation::sync_dir;
+pub(crate) use runner::run;

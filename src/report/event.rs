@@ -35,7 +35,7 @@ impl Actor {
             Actor::RetrospectRemote => "Retrospect Remote",
             Actor::MsMailBackup => "MS Mail Backup",
             Actor::SnapshotPolicy => "The snapshot policy",
-            Actor::MailClients => "A mail client",
+            Actor::MailClients => "Mail clients",
             Actor::Administrator => "The administrator",
         }
     }
@@ -404,7 +404,7 @@ impl fmt::Display for Event {
             ),
             EventKind::Deferred { request, reason } => write!(
                 f,
-                "finds the server {} and defers {}",
+                "find the server {} and defer {}",
                 match reason {
                     Unavailable::Down => "shut down",
                     Unavailable::Hung => "not answering",
@@ -412,7 +412,11 @@ impl fmt::Display for Event {
                 },
                 request.noun()
             ),
-            EventKind::Resent { requests } => write!(f, "resends {requests} deferred requests"),
+            EventKind::Resent { requests } => write!(
+                f,
+                "resend {requests} deferred request{}",
+                if *requests == 1 { "" } else { "s" }
+            ),
             EventKind::ForeignAccess { by } => write!(f, "notices {by} opening {}", path()),
             EventKind::ShutDown { generation } => write!(
                 f,

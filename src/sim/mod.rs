@@ -10,12 +10,18 @@
 
 mod preset;
 mod runner;
+pub(crate) mod traffic;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use preset::{BACKUP_DRIVE, MAIL_DATA, SERVER_HD, mail_data_path};
+
+/// Fresh copies of the preset's volumes.
+pub(crate) fn prototype_volumes() -> (crate::volume::SimVolume, crate::volume::SimVolume) {
+    preset::volumes()
+}
 
 use crate::backup::{BackupSpeed, OpenFilePolicy};
 use crate::chooser::Choices;
@@ -63,19 +69,20 @@ impl Default for Traffic {
 }
 
 #[derive(Clone)]
-struct Options {
-    seed: u64,
-    nights: u32,
-    conflict: Option<ConflictBehavior>,
-    shutdown_probability: f64,
-    exclusion: Arc<dyn ExclusionPolicy>,
-    snapshot: Arc<dyn SnapshotPolicy>,
-    open_files: OpenFilePolicy,
-    backup_at: TimeOfDay,
-    admin_at: TimeOfDay,
-    traffic: Traffic,
-    speed: BackupSpeed,
-    hang_threshold: Duration,
+pub(crate) struct Options {
+    pub(crate) seed: u64,
+    pub(crate) nights: u32,
+    pub(crate) conflict: Option<ConflictBehavior>,
+    pub(crate) shutdown_probability: f64,
+    pub(crate) exclusion: Arc<dyn ExclusionPolicy>,
+    pub(crate) snapshot: Arc<dyn SnapshotPolicy>,
+    pub(crate) open_files: OpenFilePolicy,
+    pub(crate) backup_at: TimeOfDay,
+    pub(crate) admin_at: TimeOfDay,
+    pub(crate) traffic: Traffic,
+    pub(crate) speed: BackupSpeed,
+    pub(crate) hang_threshold: Duration,
+    pub(crate) real_scale: u32,
 }
 
 /// A night (or several) to simulate: the KB's preset plus the
@@ -119,6 +126,7 @@ impl Scenario {
                 traffic: Traffic::default(),
                 speed: BackupSpeed::default(),
                 hang_threshold: Duration::from_secs(5 * 60),
+                real_scale: 7_200,
             },
         }
     }
@@ -262,7 +270,36 @@ impl Scenario {
         if o.hang_threshold.is_zero() {
             return Err(Error::invalid("hang_threshold", "must be positive"));
         }
+        if o.real_scale == 0 {
+            return Err(Error::invalid("real_scale", "must be positive"));
+        }
         o.speed.validate()
+    }
+
+    /// How many virtual seconds pass per real second in
+    /// [`run_real`](Scenario::run_real) (default 7,200: a KB night in a few
+    /// seconds, less the idle time skipped).
+    pub fn real_scale(mut self, scale: u32) -> Scenario {
+        self.opts.real_scale = scale;
+        self
+    }
+
+    /// Runs the scenario for real under `dir`: the preset's volumes as
+    /// directories (`dir/Server HD`, `dir/Backup Drive`), the server holding
+    /// the real data file under an exclusive lock, the backup reading it, on
+    /// threads, with a scaled wall clock and a watchdog. `dir` is created if
+    /// missing; one that holds anything but an earlier real run is refused.
+    ///
+    /// Outcomes decided by policy match [`run`](Scenario::run); where real
+    /// thread timing decides (whether a tolerated write tears a copy) they
+    /// may differ.
+    pub fn run_real(&self, dir: impl AsRef<std::path::Path>) -> Result<Report> {
+        self.validate()?;
+        crate::real::run(
+            &self.opts,
+            dir.as_ref(),
+            crate::chooser::Chooser::random(self.opts.seed),
+        )
     }
 
     /// Simulates the scenario's nights, drawing every choice from the seed.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Options;
 use super::preset::{self, mail_data_path};
+use super::traffic::{self, NIGHT_BEGINS, during};
 use crate::backup::{BackupClient, BackupEnv, BackupItem, Step};
 use crate::chooser::Chooser;
 use crate::datafile::{self, RecordFlags};
@@ -17,14 +18,11 @@ use crate::report::{
     Verdict,
 };
 use crate::server::{Commit, ConflictBehavior, MailServer, ServerState};
-use crate::time::{SimTime, TimeOfDay};
+use crate::time::SimTime;
 use crate::volume::{Chunk, Content, SimVolume, Volume, VolumePath};
 
 /// Events a night may hold at most: a bound on any scenario, however odd.
 const MAX_EVENTS_PER_NIGHT: u64 = 5_000_000;
-
-/// When a night begins, unless its traffic starts earlier.
-const NIGHT_BEGINS: TimeOfDay = TimeOfDay::hm(22, 0);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
@@ -71,13 +69,6 @@ struct World<'o> {
     metrics: Metrics,
     outcome: Outcome,
     archive: Vec<ArchivedFile>,
-}
-
-/// A time of day during night `k` (0-based): evening times fall on day `k`,
-/// morning times on day `k + 1`.
-fn during(night: u32, t: TimeOfDay) -> SimTime {
-    let evening = t.secs_since_midnight() >= 12 * 3600;
-    SimTime::at(if evening { night } else { night + 1 }, t)
 }
 
 pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
@@ -147,27 +138,12 @@ impl World<'_> {
         self.drive.set_now(t);
     }
 
-    /// A gap between two arrivals: bursts of short gaps, some longer pauses,
-    /// now and then a quiet spell; the mean is the configured rate's.
     fn gap(&mut self) -> Duration {
-        let mean_us = 3_600_000_000 / u64::from(self.opts.traffic.requests_per_hour.max(1));
-        let (lo, hi) = match self.chooser.weighted(&[60, 30, 10]) {
-            0 => (mean_us * 3 / 100, mean_us * 44 / 100),
-            1 => (mean_us * 44 / 100, mean_us * 176 / 100),
-            _ => (mean_us * 176 / 100, mean_us * 880 / 100),
-        };
-        // Whole milliseconds keep choices small.
-        let ms = self.chooser.range(lo / 1000, hi / 1000);
-        Duration::from_millis(ms.max(1))
+        traffic::gap(&mut self.chooser, &self.opts.traffic)
     }
 
     fn payload_len(&mut self) -> u32 {
-        let (lo, hi) = match self.chooser.weighted(&[70, 25, 5]) {
-            0 => (200, 1_200),
-            1 => (1_200, 4_000),
-            _ => (4_000, 32_000),
-        };
-        self.chooser.range(lo, hi) as u32
+        traffic::payload_len(&mut self.chooser)
     }
 
     fn night(&mut self, night: u32) -> Result<()> {
@@ -229,7 +205,7 @@ impl World<'_> {
             self.events_processed += 1;
             if events > MAX_EVENTS_PER_NIGHT {
                 return Err(Error::invalid(
-                    "traffic",
+                    "events",
                     format!("night {} exceeds {MAX_EVENTS_PER_NIGHT} events", night + 1),
                 ));
             }
@@ -238,11 +214,7 @@ impl World<'_> {
             self.set_now(t);
             match action {
                 Action::Traffic => {
-                    let kind = match self.chooser.weighted(&[50, 35, 15]) {
-                        0 => RequestKind::Deliver,
-                        1 => RequestKind::Read,
-                        _ => RequestKind::Delete,
-                    };
+                    let kind = traffic::request_kind(&mut self.chooser);
                     let payload_len = if kind == RequestKind::Deliver {
                         self.payload_len()
                     } else {
@@ -513,9 +485,7 @@ impl World<'_> {
                 Some(c)
             }
             RequestKind::Read | RequestKind::Delete => {
-                let pick = self
-                    .chooser
-                    .choose(self.server.message_count().min(u64::from(u32::MAX)) as u32);
+                let pick = traffic::pick(&mut self.chooser, self.server.message_count());
                 if req.kind == RequestKind::Read {
                     self.server.mark_read(&self.hd, pick)?
                 } else {
@@ -598,6 +568,9 @@ impl World<'_> {
         self.metrics.server_downtime =
             self.metrics.planned_downtime + self.metrics.unplanned_downtime;
         let o = self.opts;
+        // Steps narrate what they finish at the time it finishes, which may
+        // be after other events were logged: put the narration in time order.
+        self.log.events.sort_by_key(|e| e.time);
         Ok(Report {
             outcome: self.outcome,
             seed: o.seed,

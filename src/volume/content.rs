@@ -147,6 +147,14 @@ impl Content {
         self.inner.pages.get(index).map(|p| p.stamp)
     }
 
+    /// The bytes of page `index` that lie inside the contents.
+    pub fn page_bytes(&self, index: usize) -> Option<&[u8]> {
+        let p = self.inner.pages.get(index)?;
+        let start = (index * PAGE_BYTES) as u64;
+        let n = (self.inner.len - start).min(PAGE_BYTES as u64) as usize;
+        Some(&p.bytes[..n])
+    }
+
     /// All bytes, copied into one buffer.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.inner.len as usize);
@@ -386,9 +394,15 @@ impl CopyBuilder {
     }
 
     /// The copy, `len_bytes` long.
+    ///
+    /// A copy holds only the bytes it read. When the file grew after the
+    /// copy began, the last page it read may carry appended bytes past
+    /// `len_bytes`; if its bytes up to `len_bytes` are those of the image the
+    /// copy began with, that page is taken from there, so the copy equals the
+    /// state it really holds.
     pub fn finish(self, len_bytes: u64) -> Content {
-        match self.segments.as_slice() {
-            [] => Content::new(),
+        let mut out = match self.segments.as_slice() {
+            [] => return Content::new(),
             [(0, _, 0, c)] => c.with_len(len_bytes),
             segs => {
                 let n = len_bytes.div_ceil(PAGE_BYTES as u64) as usize;
@@ -408,6 +422,18 @@ impl CopyBuilder {
                     }),
                 }
             }
+        };
+        let tail = (len_bytes % PAGE_BYTES as u64) as usize;
+        let last = out.inner.pages.len().saturating_sub(1);
+        if let (true, Some((_, _, 0, first))) = (tail != 0, self.segments.first())
+            && let (Some(mine), Some(theirs)) =
+                (out.inner.pages.get(last), first.inner.pages.get(last))
+            && mine.stamp != theirs.stamp
+            && mine.bytes[..tail] == theirs.bytes[..tail]
+        {
+            let theirs = Arc::clone(theirs);
+            Arc::make_mut(&mut out.inner).pages[last] = theirs;
         }
+        out
     }
 }

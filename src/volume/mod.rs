@@ -18,6 +18,7 @@
 //! actors), and what the bytes mean (the data file format).
 
 mod content;
+mod os;
 mod path;
 mod sim;
 
@@ -25,6 +26,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use content::{Content, PAGE_BYTES};
+pub use os::OsVolume;
 pub use path::VolumePath;
 pub use sim::SimVolume;
 

@@ -224,6 +224,28 @@ fn help_and_version_succeed() {
         assert!(!o.stdout.is_empty());
         assert!(o.stderr.is_empty());
     }
+    let help = stdout(&mailsim(&["run", "--help"]));
+    for flag in [
+        "--snapshot",
+        "--restart-after-file",
+        "--copy-at",
+        "--keep",
+        "--copy-to",
+        "--control-panel-fails-on",
+        "--freeze-timeout",
+        "--hold-writes-limit",
+        "--snapshot-time",
+        "--retries",
+        "--retry-interval",
+        "--writer-vetoes",
+        "--max-restarts",
+        "--pages-per-step",
+        "--step-interval",
+        "--requests-per-hour",
+        "--nights",
+    ] {
+        assert!(help.contains(flag), "{flag}");
+    }
 }
 
 #[test]
@@ -231,7 +253,19 @@ fn demo_prints_the_table() {
     let o = mailsim(&["demo", "--seeds", "5"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
-    for heading in ["clean", "shutdown", "hang", "corrupted", "median downtime"] {
+    for heading in [
+        "clean",
+        "shutdown",
+        "hang",
+        "corrupted",
+        "median downtime",
+        "planned",
+        "unplanned",
+        "Mail Data in the archive",
+        "consistent",
+        "recovery point age",
+        "files excluded",
+    ] {
         assert!(text.contains(heading), "{heading}");
     }
     for case in mailsim::demo::cases() {
@@ -256,5 +290,329 @@ fn demo_json_parses() {
             .sum();
         assert_eq!(total, 3);
         assert!(r["median_downtime_s"].is_number());
+        for key in [
+            "median_planned_downtime_s",
+            "median_unplanned_downtime_s",
+            "mail_data_archived",
+            "mail_data_consistent",
+            "median_files_excluded",
+            "snapshot_gave_up",
+        ] {
+            assert!(r[key].is_number(), "{key}");
+        }
+        let age = &r["median_recovery_point_age_s"];
+        assert!(age.is_number() || age.is_null());
+        assert_eq!(age.is_null(), r["mail_data_archived"] == 0);
+        assert!(r["label"].is_string() && r["explanation"].is_string());
     }
+}
+
+/// The remedies that issue 3 added, in the order the table shows them.
+const SNAPSHOT_ROWS: [&str; 6] = [
+    "stop the server",
+    "MS Mail Backup, Mail Data excluded",
+    "MS Mail Backup, Mail Data not excluded",
+    "copy-on-write snapshot",
+    "freeze/thaw (VSS)",
+    "online copy (SQLite backup API)",
+];
+
+#[test]
+fn demo_has_a_row_for_every_remedy() {
+    let o = mailsim(&["demo", "--seeds", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut last = text.find("respect locks").expect("the existing rows stay");
+    for label in SNAPSHOT_ROWS {
+        let at = text
+            .find(&format!("\n{label}  "))
+            .unwrap_or_else(|| panic!("{label}"));
+        assert!(at > last, "{label} out of order");
+        last = at;
+    }
+    // Rows whose remedy archives no Mail Data say so with "-".
+    let row = |label: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{label}  ")))
+            .unwrap_or_else(|| panic!("{label}"));
+        line[label.len()..]
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    // clean shutdown hang corrupted planned unplanned consistent age excluded
+    let excluded = row("exclude Microsoft Mail Data");
+    assert_eq!(excluded[6], "0%");
+    assert_eq!(excluded[7], "-");
+    let cow = row("copy-on-write snapshot");
+    assert_eq!(cow[..4], ["3", "0", "0", "0"]);
+    assert_eq!(cow[4..7], ["0 s", "0 s", "100%"]);
+    let ms_mail = row("MS Mail Backup, Mail Data excluded");
+    assert_eq!(ms_mail[0], "3");
+    assert_eq!(ms_mail[6], "100%");
+    assert!(ms_mail[7].starts_with("1 h "), "{ms_mail:?}");
+    assert_eq!(ms_mail[8], "1");
+    let not_excluded = row("MS Mail Backup, Mail Data not excluded");
+    assert_eq!(not_excluded[0], "0");
+    let o = mailsim(&["demo", "--seeds", "1", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("demo --json prints JSON");
+    let labels: Vec<&str> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["label"].as_str())
+        .collect();
+    assert_eq!(labels[labels.len() - SNAPSHOT_ROWS.len()..], SNAPSHOT_ROWS);
+}
+
+/// `run --json --behavior shutdown --seed 1 ARGS`.
+fn night(args: &[&str]) -> Value {
+    let mut all = vec!["--behavior", "shutdown", "--seed", "1"];
+    all.extend_from_slice(args);
+    run_json(&all)
+}
+
+fn seconds(v: &Value, key: &str) -> f64 {
+    metric(v, key)
+        .as_f64()
+        .unwrap_or_else(|| panic!("metrics.{key} is a number"))
+}
+
+fn archived<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    v["archive"]
+        .as_array()
+        .expect("archive")
+        .iter()
+        .find(|a| a["path"] == path)
+}
+
+#[test]
+fn every_snapshot_policy_runs_from_the_command_line() {
+    let v = night(&["--snapshot", "live"]);
+    assert_eq!(v["outcome"], "graceful_shutdown");
+    assert_eq!(v["scenario"]["snapshot"], "live read");
+
+    let v = night(&["--snapshot", "stop-server"]);
+    assert_eq!(v["outcome"], "clean");
+    assert!(seconds(&v, "planned_downtime_s") > 0.0);
+    assert_eq!(seconds(&v, "unplanned_downtime_s"), 0.0);
+
+    let v = night(&[
+        "--snapshot",
+        "scheduled-copy",
+        "--exclude-file",
+        "Microsoft Mail Data",
+    ]);
+    assert_eq!(v["outcome"], "clean");
+    let copy = archived(&v, "Backup Drive:Mail Data Backup #1").expect("the midnight copy");
+    assert_eq!(copy["verdict"], "consistent");
+    assert_eq!(copy["stale"], false);
+    assert_eq!(copy["mail_data"], true);
+
+    let v = night(&["--snapshot", "scheduled-copy"]);
+    assert_eq!(v["outcome"], "graceful_shutdown");
+
+    let v = night(&["--snapshot", "copy-on-write"]);
+    assert_eq!(v["outcome"], "clean");
+    assert_eq!(seconds(&v, "server_downtime_s"), 0.0);
+
+    let v = night(&["--snapshot", "freeze-thaw"]);
+    assert_eq!(v["outcome"], "clean");
+    assert_eq!(count(&v, "files_skipped_snapshot"), 0);
+
+    let v = night(&[
+        "--snapshot",
+        "freeze-thaw",
+        "--hold-writes-limit",
+        "1",
+        "--snapshot-time",
+        "2",
+    ]);
+    assert_eq!(v["outcome"], "clean");
+    assert_eq!(count(&v, "files_skipped_snapshot"), 1);
+    assert!(metric(&v, "recovery_point_age_s").is_null());
+
+    let v = night(&["--snapshot", "online-copy"]);
+    assert_eq!(v["outcome"], "clean");
+    assert_eq!(count(&v, "files_skipped_snapshot"), 0);
+}
+
+#[test]
+fn an_online_copy_under_heavy_traffic_reports_its_livelock() {
+    let v = night(&[
+        "--snapshot",
+        "online-copy",
+        "--requests-per-hour",
+        "20000",
+        "--max-restarts",
+        "3",
+    ]);
+    assert_eq!(count(&v, "files_skipped_snapshot"), 1);
+    let texts: Vec<&str> = v["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.contains("livelock")),
+        "no livelock in the timeline"
+    );
+}
+
+#[test]
+fn knobs_change_the_night() {
+    // Fewer copies kept, and a control panel that fails to load on the last
+    // night: the backup archives yesterday's copy, consistent but stale.
+    let v = run_json(&[
+        "--snapshot",
+        "scheduled-copy",
+        "--exclude-file",
+        "Microsoft Mail Data",
+        "--nights",
+        "2",
+        "--keep",
+        "1",
+        "--copy-at",
+        "00:30",
+        "--control-panel-fails-on",
+        "2",
+    ]);
+    assert_eq!(v["outcome"], "clean");
+    let last: Vec<&Value> = v["archive"]
+        .as_array()
+        .expect("archive")
+        .iter()
+        .filter(|a| a["night"] == 2 && a["mail_data"] == true)
+        .collect();
+    assert_eq!(last.len(), 1, "--keep 1");
+    assert_eq!(last[0]["path"], "Backup Drive:Mail Data Backup #1");
+    assert_eq!(last[0]["stale"], true);
+    assert!(last[0]["age_s"].as_f64().expect("age") > 24.0 * 3600.0);
+    let first = v["archive"]
+        .as_array()
+        .expect("archive")
+        .iter()
+        .find(|a| a["night"] == 1 && a["mail_data"] == true)
+        .expect("night 1's copy");
+    // Taken when the copy, made during a pause of a few seconds, is done.
+    let taken = first["taken_at"].as_str().expect("taken_at");
+    assert!(taken.starts_with("00:30:0"), "{taken}");
+
+    // No traffic: nothing to deliver, nothing deferred.
+    let v = run_json(&["--requests-per-hour", "0", "--behavior", "shutdown"]);
+    assert_eq!(count(&v, "deliveries_acknowledged"), 0);
+    assert_eq!(count(&v, "deliveries_deferred"), 0);
+
+    // A vetoing writer: the policy gives up, the night stays clean.
+    let v = night(&["--snapshot", "freeze-thaw", "--writer-vetoes"]);
+    assert_eq!(v["outcome"], "clean");
+    assert_eq!(count(&v, "files_skipped_snapshot"), 1);
+
+    // Restarting after the file costs less downtime than after the backup.
+    let after_backup = night(&["--snapshot", "stop-server"]);
+    let after_file = night(&["--snapshot", "stop-server", "--restart-after-file"]);
+    assert!(
+        seconds(&after_file, "planned_downtime_s") < seconds(&after_backup, "planned_downtime_s")
+    );
+}
+
+#[test]
+fn the_summary_tells_skips_and_stale_copies() {
+    let o = mailsim(&[
+        "run",
+        "--seed",
+        "1",
+        "--snapshot",
+        "freeze-thaw",
+        "--hold-writes-limit",
+        "1",
+        "--snapshot-time",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("VSS_WS_FAILED_AT_FREEZE"), "{text}");
+    assert!(
+        text.contains("0 skipped busy, 1 skipped (snapshot gave up)"),
+        "{text}"
+    );
+    assert!(text.contains("  Server HD:System Folder:Extensions:Microsoft Mail Data: skipped at "));
+    assert!(text.contains("Mail Data archived: none"));
+
+    let o = mailsim(&[
+        "run",
+        "--snapshot",
+        "scheduled-copy",
+        "--exclude-file",
+        "Microsoft Mail Data",
+        "--nights",
+        "2",
+        "--control-panel-fails-on",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let copy = |night: u32| -> &str {
+        let prefix =
+            format!("  night {night}, Backup Drive:Mail Data Backup #1: consistent, generation ");
+        text.lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("night {night}: {text}"))
+    };
+    assert!(
+        copy(1).ends_with(" before the end of the backup"),
+        "{}",
+        copy(1)
+    );
+    assert!(copy(1).contains(", taken 1 h "), "{}", copy(1));
+    assert!(
+        copy(2).ends_with(" before the end of the backup, stale (taken on an earlier night)"),
+        "{}",
+        copy(2)
+    );
+    assert!(text.contains("did not load (KB Q68600)"), "{text}");
+}
+
+#[test]
+fn snapshot_flags_are_checked() {
+    let err = assert_usage_error(&["run", "--keep", "3", "--snapshot", "live"]);
+    assert!(err.contains("'--keep'"), "{err}");
+    assert!(err.contains("'--snapshot live'"), "{err}");
+    assert!(err.contains("'--snapshot scheduled-copy'"), "{err}");
+    let err = assert_usage_error(&["run", "--max-restarts", "3", "--snapshot", "freeze-thaw"]);
+    assert!(
+        err.contains("'--max-restarts'") && err.contains("online-copy"),
+        "{err}"
+    );
+    assert_usage_error(&["run", "--writer-vetoes"]);
+    let err = assert_usage_error(&["run", "--snapshot", "scheduled-copy", "--copy-at", "25:00"]);
+    assert!(err.contains("--copy-at"), "{err}");
+    assert_usage_error(&["run", "--copy-at", "25:00"]);
+    for bad in ["-1", "nan", "ten", "5 days", "1e9", ""] {
+        let err =
+            assert_usage_error(&["run", "--snapshot", "freeze-thaw", "--freeze-timeout", bad]);
+        assert!(err.contains("--freeze-timeout"), "{err}");
+    }
+    assert_usage_error(&["run", "--freeze-timeout", "-1"]);
+    let err = assert_usage_error(&["run", "--snapshot", "sometimes"]);
+    assert!(
+        err.contains("stop-server, scheduled-copy, copy-on-write"),
+        "{err}"
+    );
+    assert_usage_error(&["run", "--snapshot", "scheduled-copy", "--keep", "0"]);
+    assert_usage_error(&["run", "--snapshot", "scheduled-copy", "--copy-to", "Floppy"]);
+    assert_usage_error(&[
+        "run",
+        "--snapshot",
+        "scheduled-copy",
+        "--control-panel-fails-on",
+        "2",
+    ]);
+    assert_usage_error(&["run", "--snapshot", "online-copy", "--pages-per-step", "0"]);
+    assert_usage_error(&["run", "--requests-per-hour", "-5"]);
+    assert_usage_error(&["run", "--requests-per-hour", "1000000"]);
 }

@@ -82,7 +82,7 @@ fn no_remedy_and_tolerate_is_corrupted_for_most_seeds() {
         assert_eq!(r.metrics().server_downtime, Duration::ZERO);
     }
     // Pinned: a change in the model must show here.
-    assert_eq!(corrupted, 77);
+    assert_eq!(corrupted, 78);
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn the_kb_preset_usually_shuts_down_and_sometimes_hangs() {
         counts[Outcome::ALL.iter().position(|&o| o == r.outcome()).unwrap()] += 1;
     }
     // Pinned for the preset's 0.9 probability of shutting down.
-    assert_eq!(counts, [0, 86, 14, 0]);
+    assert_eq!(counts, [0, 83, 17, 0]);
     let all_hang: Vec<_> = (0..10)
         .map(|s| kb(s).kb_conflict(0.0).run().unwrap().outcome())
         .collect();
@@ -284,17 +284,17 @@ fn pinned_figures_for_seed_7() {
         .iter()
         .find(|e| matches!(e.kind, EventKind::ShutDown { .. }))
         .unwrap();
-    assert_eq!(shutdown.time.to_string(), "01:14:56");
-    assert_eq!(shutdown.kind, EventKind::ShutDown { generation: 52_220 });
-    assert_eq!(m.unplanned_downtime, Duration::from_micros(24_303_786_887));
-    assert_eq!(m.deliveries_acknowledged, 162);
-    assert_eq!(m.deliveries_deferred, 87);
+    assert_eq!(shutdown.time.to_string(), "01:20:05");
+    assert_eq!(shutdown.kind, EventKind::ShutDown { generation: 52_267 });
+    assert_eq!(m.unplanned_downtime, Duration::from_micros(23_994_932_962));
+    assert_eq!(m.deliveries_acknowledged, 173);
+    assert_eq!(m.deliveries_deferred, 60);
     assert_eq!(
         m.recovery_point_age,
-        Some(Duration::from_micros(203_164_672))
+        Some(Duration::from_micros(348_742_513))
     );
-    assert_eq!(m.files_archived, 30);
-    assert_eq!(m.bytes_archived, 31_662_088);
-    assert_eq!(r.timeline().len(), 464);
-    assert_eq!(r.choices().len(), 1392);
+    assert_eq!(m.files_archived, 29);
+    assert_eq!(m.bytes_archived, 26_414_768);
+    assert_eq!(r.timeline().len(), 455);
+    assert_eq!(r.choices().len(), 1637);
 }

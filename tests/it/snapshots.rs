@@ -378,7 +378,7 @@ fn online_copy_livelock_under_heavy_traffic_is_reported() {
     let restarts = find(&r, |e| {
         matches!(e.kind, EventKind::OnlineCopyRestarted { .. })
     });
-    assert_eq!(restarts.len(), 6);
+    assert_eq!(restarts.len(), 5, "every restart allowed, then the give-up");
     let gave_up = find(&r, |e| matches!(e.kind, EventKind::SnapshotGaveUp { .. }));
     assert_eq!(gave_up.len(), 1);
     assert!(

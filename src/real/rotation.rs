@@ -1,0 +1,351 @@
+//! [`RotationWriter`]: crash-safe numbered copies, as the MS Mail Backup
+//! control panel kept them ("Mail Data Backup #1" the newest, then #2, …).
+//!
+//! A copy is written under a temporary name in the rotation's folder, synced,
+//! and only then renamed into place, after the older copies have moved up one
+//! number; the folder is synced last. A crash at any moment therefore leaves
+//! the rotation in one of these states: as before; as before with a stale
+//! temporary file; shifted up by one with #1 missing (a crash between the
+//! shift and the final rename); or complete. Never a half-written copy under
+//! a numbered name.
+//!
+//! What does not live here: *when* copies are made (the `ScheduledCopy`
+//! policy, `mailsim serve --copy-every`), and which file is copied.
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::volume::VolumePath;
+
+/// Where free space is read from before a copy: [`super::lock::available_space`]
+/// unless replaced with [`RotationWriter::with_space_check`].
+pub type SpaceCheck = fn(&Path) -> io::Result<u64>;
+
+/// Writes numbered copies of a file into a folder and keeps the newest few.
+///
+/// One writer per folder and base name at a time: two writers of the same
+/// rotation would share the temporary name.
+#[derive(Clone, Debug)]
+pub struct RotationWriter {
+    dir: PathBuf,
+    base_name: String,
+    keep: u32,
+    space: SpaceCheck,
+}
+
+/// What [`RotationWriter::write_from`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RotationOutcome {
+    /// Bytes copied (the source's length when the copy read its end).
+    pub copied_bytes: u64,
+    /// The new copy: always [`RotationWriter::path_of`]`(1)`.
+    pub path: PathBuf,
+}
+
+impl RotationWriter {
+    /// A rotation of copies named `"{base_name} #{n}"` in `dir` (e.g.
+    /// `"Mail Data Backup #1"`), keeping `keep` of them (0 is taken as 1).
+    /// Touches nothing on disk; `dir` need not exist yet (writes fail until
+    /// it does).
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`] when `base_name` is empty, `.` or `..`, starts
+    /// with `.mailsim-tmp`, or contains `/` or NUL.
+    pub fn new(dir: &Path, base_name: &str, keep: u32) -> Result<RotationWriter> {
+        let reason = if base_name.is_empty() {
+            Some("empty")
+        } else if base_name == "." || base_name == ".." {
+            Some("names a folder")
+        } else if base_name.contains(['/', '\0']) {
+            Some("contains '/' or NUL")
+        } else if base_name.starts_with(TEMP_PREFIX) {
+            Some("reserved for temporary files")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(Error::InvalidName {
+                path: VolumePath::root(dir.display().to_string()),
+                name: base_name.to_owned(),
+                reason,
+            });
+        }
+        Ok(RotationWriter {
+            dir: dir.to_path_buf(),
+            base_name: base_name.to_owned(),
+            keep: keep.max(1),
+            space: super::lock::available_space,
+        })
+    }
+
+    /// Replaces where free space is read before a copy (by default fs2's
+    /// `available_space` of the folder). For tests and embedders that budget
+    /// space themselves, e.g. `|_| Ok(0)` to see the refusal; the check is
+    /// still the only thing standing between a copy and a full disk, so the
+    /// function should not answer more than is really there.
+    pub fn with_space_check(mut self, space: SpaceCheck) -> RotationWriter {
+        self.space = space;
+        self
+    }
+
+    /// The folder of the rotation.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How many copies are kept.
+    pub fn keep(&self) -> u32 {
+        self.keep
+    }
+
+    /// The path of copy number `n` (1 is the newest): `"{dir}/{base_name} #{n}"`.
+    pub fn path_of(&self, n: u32) -> PathBuf {
+        self.dir.join(format!("{} #{n}", self.base_name))
+    }
+
+    /// The temporary name a copy is written to before it joins the rotation.
+    pub fn temp_path(&self) -> PathBuf {
+        self.dir
+            .join(format!("{TEMP_PREFIX}-{} #1", self.base_name))
+    }
+
+    /// Removes a temporary file left by an interrupted copy, if any.
+    /// Called at the start of every write.
+    ///
+    /// # Errors
+    /// `Error::Io` when the file exists but cannot be removed.
+    pub fn clean_temp(&self) -> Result<()> {
+        let tmp = self.temp_path();
+        match std::fs::remove_file(&tmp) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Io { path: tmp, source }),
+        }
+    }
+
+    /// Copies `src`, from its start to its end, into the rotation as #1.
+    ///
+    /// In order: removes a stale temporary file; checks the free space of the
+    /// folder against `src`'s length and refuses before writing a byte;
+    /// copies to the temporary name with `std::io::copy` (`copy_file_range`
+    /// on Linux, so the bytes need not pass through user space) and syncs it;
+    /// renames #(keep−1) over #keep, …, #1 over #2; renames the temporary
+    /// file to #1; syncs the folder. Copies numbered above `keep` (left by a
+    /// larger `keep` earlier) are not touched.
+    ///
+    /// `src`'s cursor is moved (to its start, then to where the copy ended);
+    /// to copy a file held elsewhere without disturbing its cursor, pass a
+    /// second open of it (see `LiveFileGuard::reopen_own`). The copy is not
+    /// atomic with respect to writers of `src`: a writer during the copy can
+    /// tear it, which is why MS Mail Backup copied at midnight.
+    ///
+    /// Blocks for the copy and two syncs (`sync_all` of the copy: seconds for
+    /// a large file on a slow disk).
+    ///
+    /// # Errors
+    /// [`Error::DiskFull`] (its `path` is `VolumePath::root` of the real path
+    /// of #1, displaying as that path) when the folder has less free space
+    /// than `src`'s length, before anything is written, or when the disk
+    /// fills during the copy (the temporary file is then removed);
+    /// `Error::Io` naming the path for any other failure (the rotation is
+    /// left in one of the states listed in the module docs).
+    pub fn write_from(&self, src: &mut File) -> Result<RotationOutcome> {
+        self.clean_temp()?;
+        let first = self.path_of(1);
+        let needed_bytes = src
+            .metadata()
+            .map_err(|source| Error::Io {
+                path: first.clone(),
+                source,
+            })?
+            .len();
+        let available_bytes = (self.space)(&self.dir).map_err(|source| Error::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        if needed_bytes > available_bytes {
+            return Err(self.disk_full(needed_bytes, available_bytes));
+        }
+
+        let tmp = self.temp_path();
+        let copied = (|| -> io::Result<u64> {
+            src.seek(SeekFrom::Start(0))?;
+            let mut out = File::options().write(true).create_new(true).open(&tmp)?;
+            let n = io::copy(src, &mut out)?;
+            out.sync_all()?;
+            Ok(n)
+        })();
+        let copied_bytes = match copied {
+            Ok(n) => n,
+            Err(source) => {
+                let _ = std::fs::remove_file(&tmp);
+                if source.kind() == io::ErrorKind::StorageFull {
+                    let available = (self.space)(&self.dir).unwrap_or(0);
+                    return Err(self.disk_full(needed_bytes, available));
+                }
+                return Err(Error::Io { path: tmp, source });
+            }
+        };
+
+        for k in (1..self.keep).rev() {
+            let (from, to) = (self.path_of(k), self.path_of(k + 1));
+            match std::fs::rename(&from, &to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(Error::Io { path: from, source }),
+            }
+        }
+        std::fs::rename(&tmp, &first).map_err(|source| Error::Io {
+            path: first.clone(),
+            source,
+        })?;
+        sync_dir(&self.dir).map_err(|source| Error::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        Ok(RotationOutcome {
+            copied_bytes,
+            path: first,
+        })
+    }
+
+    /// [`RotationWriter::write_from`] on a file opened for reading at `src`.
+    /// Opening `src` is an open like any other: if a live server holds it
+    /// under an inotify watch, this copy is a foreign open.
+    ///
+    /// # Errors
+    /// `Error::Io` naming `src` when it cannot be opened; then as
+    /// [`RotationWriter::write_from`].
+    pub fn write_from_path(&self, src: &Path) -> Result<RotationOutcome> {
+        let mut f = File::open(src).map_err(|source| Error::Io {
+            path: src.to_path_buf(),
+            source,
+        })?;
+        self.write_from(&mut f)
+    }
+
+    fn disk_full(&self, needed_bytes: u64, available_bytes: u64) -> Error {
+        Error::DiskFull {
+            path: VolumePath::root(self.path_of(1).display().to_string()),
+            needed_bytes,
+            available_bytes,
+        }
+    }
+}
+
+/// Prefix of every temporary file mailsim writes beside its targets.
+/// [`OsVolume`](crate::volume::OsVolume) listings leave such names out.
+pub const TEMP_PREFIX: &str = ".mailsim-tmp";
+
+/// Makes a rename, creation or removal in `dir` durable (`fsync` on the
+/// folder). On systems where a folder cannot be opened as a file (Windows) it
+/// does nothing.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    if cfg!(unix) {
+        File::open(dir)?.sync_all()
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn keeps_the_newest_as_number_one() {
+        let src_dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let src = src_dir.path().join("Microsoft Mail Data");
+        let w = RotationWriter::new(dir.path(), "Mail Data Backup", 3).unwrap();
+        for night in 1..=5u8 {
+            std::fs::write(&src, vec![night; 1000 + night as usize]).unwrap();
+            let out = w.write_from_path(&src).unwrap();
+            assert_eq!(out.copied_bytes, 1000 + night as u64);
+            assert_eq!(out.path, w.path_of(1));
+        }
+        assert_eq!(
+            names(dir.path()),
+            [
+                "Mail Data Backup #1",
+                "Mail Data Backup #2",
+                "Mail Data Backup #3"
+            ]
+        );
+        for (n, night) in [(1, 5u8), (2, 4), (3, 3)] {
+            assert_eq!(
+                std::fs::read(w.path_of(n)).unwrap(),
+                vec![night; 1000 + night as usize]
+            );
+        }
+    }
+
+    #[test]
+    fn copies_from_the_start_and_cleans_a_stale_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = RotationWriter::new(dir.path(), "Mail Data Backup", 1).unwrap();
+        std::fs::write(w.temp_path(), b"half a cop").unwrap();
+        let mut f = tempfile::tempfile().unwrap();
+        io::Write::write_all(&mut f, b"whole copy").unwrap();
+        w.write_from(&mut f).unwrap();
+        assert_eq!(std::fs::read(w.path_of(1)).unwrap(), b"whole copy");
+        assert_eq!(names(dir.path()), ["Mail Data Backup #1"]);
+    }
+
+    #[test]
+    fn refuses_a_copy_that_cannot_fit_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = RotationWriter::new(dir.path(), "Mail Data Backup", 3)
+            .unwrap()
+            .with_space_check(|_| Ok(10));
+        std::fs::write(w.path_of(1), b"old").unwrap();
+        let mut f = tempfile::tempfile().unwrap();
+        io::Write::write_all(&mut f, &[7; 11]).unwrap();
+        let err = w.write_from(&mut f).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::DiskFull {
+                    needed_bytes: 11,
+                    available_bytes: 10,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(names(dir.path()), ["Mail Data Backup #1"]);
+        assert_eq!(std::fs::read(w.path_of(1)).unwrap(), b"old");
+        // Exactly enough is enough.
+        let w = w.with_space_check(|_| Ok(11));
+        w.write_from(&mut f).unwrap();
+        assert_eq!(std::fs::read(w.path_of(2)).unwrap(), b"old");
+    }
+
+    #[test]
+    fn refuses_bad_base_names() {
+        let dir = Path::new("/nonexistent");
+        for bad in ["", "..", "a/b", ".mailsim-tmp-x"] {
+            assert!(matches!(
+                RotationWriter::new(dir, bad, 3),
+                Err(Error::InvalidName { .. })
+            ));
+        }
+        assert_eq!(RotationWriter::new(dir, "x", 0).unwrap().keep(), 1);
+        let missing = RotationWriter::new(dir, "x", 3).unwrap();
+        assert!(matches!(
+            missing.write_from_path(Path::new("/nonexistent/src")),
+            Err(Error::Io { .. })
+        ));
+    }
+}
