@@ -161,6 +161,11 @@ impl MailServer {
         self.state
     }
 
+    /// The server's open of its data file, while it holds it.
+    pub fn handle(&self) -> Option<Handle> {
+        self.handle
+    }
+
     /// Whether the server holds its data file open.
     pub fn holds_file(&self) -> bool {
         self.handle.is_some()
@@ -181,13 +186,13 @@ impl MailServer {
         &self.header
     }
 
-    fn handle(&self) -> Result<Handle> {
+    fn held(&self) -> Result<Handle> {
         self.handle.ok_or(Error::BadHandle)
     }
 
     fn commit_header(&mut self, volume: &dyn Volume) -> Result<()> {
         self.header.generation += 1;
-        let h = self.handle()?;
+        let h = self.held()?;
         volume.write_at(h, 0, &self.header.encode())?;
         volume.sync(h)
     }
@@ -195,7 +200,7 @@ impl MailServer {
     /// Delivers a new message of `payload_len` bytes: one transaction. The
     /// message is acknowledged when this returns `Ok`.
     pub fn deliver(&mut self, volume: &dyn Volume, payload_len: u32) -> Result<Commit> {
-        let h = self.handle()?;
+        let h = self.held()?;
         let id = self.header.next_message_id;
         self.payload.clear();
         datafile::synthetic_payload(id, payload_len, &mut self.payload);
@@ -232,7 +237,7 @@ impl MailServer {
         if self.live.is_empty() {
             return Ok(None);
         }
-        let h = self.handle()?;
+        let h = self.held()?;
         // Counted back from the newest message.
         let k = self.live.len() - 1 - pick as usize % self.live.len();
         let idx = self.live[k] as usize;
@@ -280,7 +285,7 @@ impl MailServer {
     /// Compacts the data file in place: live records after the first deleted
     /// one slide down over it, in one transaction.
     pub fn compact(&mut self, volume: &dyn Volume) -> Result<Commit> {
-        let h = self.handle()?;
+        let h = self.held()?;
         let image: Content = volume.image(h)?;
         let first_dead = self
             .records
@@ -390,11 +395,11 @@ impl MailServer {
 
     /// Reads the data file through the server's own handle: not a foreign access.
     pub fn read_own(&self, volume: &dyn Volume, offset: u64, len_bytes: u64) -> Result<Chunk> {
-        volume.read_at(self.handle()?, offset, len_bytes)
+        volume.read_at(self.held()?, offset, len_bytes)
     }
 
     /// The data file's current image, as the holder sees it.
     pub fn image(&self, volume: &dyn Volume) -> Result<Content> {
-        volume.image(self.handle()?)
+        volume.image(self.held()?)
     }
 }

@@ -370,6 +370,14 @@ impl OsVolume {
         all
     }
 
+    /// A duplicate of an open's file descriptor: the holder reads its own
+    /// file through it (to copy it aside, say) without a new open, so no
+    /// foreign access is seen. Reads through it should be positional.
+    pub fn try_clone_file(&self, handle: Handle) -> Result<File> {
+        let (file, _, real, _) = self.file_of(handle)?;
+        file.try_clone().map_err(|source| Error::Io { path: real, source })
+    }
+
     fn with_open<T>(&self, handle: Handle, f: impl FnOnce(&mut Open) -> Result<T>) -> Result<T> {
         let mut s = self.state.lock();
         let o = s.opens.get_mut(&handle.0).ok_or(Error::BadHandle)?;
