@@ -28,10 +28,17 @@
 //!   an error — where it does not (ext4), so the caller falls back to
 //!   copy-before-write.
 //!
+//! - [`FileSnapshot`]: a point-in-time image of a live file taken in O(1):
+//!   a reflink where the file system clones files, otherwise
+//!   copy-before-write, as the VSS system provider does (the volume saves a
+//!   page's old contents before a write changes it while the snapshot
+//!   lives). [`OsVolume::snapshot`](crate::volume::OsVolume::snapshot) takes one.
+//!
 //! What does not: the volume backend (`volume/os.rs`, [`OsVolume`](crate::volume::OsVolume),
 //! built on these pieces), the runner, and the actors.
 
 mod clock;
+pub(crate) mod cow;
 mod guard;
 pub mod lock;
 pub mod proc_locks;
@@ -41,6 +48,7 @@ mod runner;
 mod watch;
 
 pub use clock::ScaledClock;
+pub use cow::FileSnapshot;
 pub use guard::LiveFileGuard;
 pub use proc_locks::LockHolder;
 pub use reflink::CloneOutcome;

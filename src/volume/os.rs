@@ -81,7 +81,9 @@ use super::{
     Owner, Volume, VolumePath,
 };
 use crate::error::{Error, Result};
-use crate::real::{LockHolder, OpenWatch, ScaledClock, TEMP_PREFIX, lock, proc_locks};
+use crate::real::{
+    FileSnapshot, LockHolder, OpenWatch, ScaledClock, TEMP_PREFIX, cow, lock, proc_locks,
+};
 use crate::time::SimTime;
 
 /// A volume named `name` whose folders and files are those of a real
@@ -93,6 +95,10 @@ pub struct OsVolume {
     root: Arc<Path>,
     clock: ScaledClock,
     state: Arc<Mutex<State>>,
+    /// Active copy-before-write snapshots of this volume's files.
+    cow: Arc<cow::Registry>,
+    /// Whether the file system clones files (probed once, when first asked).
+    reflinks: Arc<std::sync::OnceLock<bool>>,
 }
 
 /// The identity of a file, whatever path it is reached by.
@@ -142,6 +148,10 @@ fn file_id(meta: &fs::Metadata, _real: &Path) -> FileId {
     }
 }
 
+fn cow_key(id: &FileId) -> cow::Key {
+    format!("{id:?}").into_bytes()
+}
+
 fn io_at(real: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: real.to_path_buf(),
@@ -181,7 +191,37 @@ impl OsVolume {
                 next_handle: 1,
                 next_temp: 0,
             })),
+            cow: Arc::new(cow::Registry::default()),
+            reflinks: Arc::new(std::sync::OnceLock::new()),
         })
+    }
+
+    /// A point-in-time snapshot of an open file, taken in O(1): a reflink
+    /// clone where the file system has them, otherwise copy-before-write
+    /// (every write through this volume saves the pages it changes while the
+    /// snapshot lives). Reading the snapshot never opens the live file, so
+    /// its holder sees no foreign access.
+    pub fn snapshot(&self, handle: Handle) -> Result<FileSnapshot> {
+        let (file, path, real, _) = self.file_of(handle)?;
+        let id = self.with_open(handle, |o| Ok(o.id.clone()))?;
+        let reflinks = *self
+            .reflinks
+            .get_or_init(|| crate::real::reflink::supported(&self.root));
+        if reflinks {
+            let tmp = real.with_file_name(format!("{}-snapshot-{}", self.temp_name(), handle.0));
+            // The clone opens the live file by name: the holder's own open.
+            for o in self.state.lock().opens.values_mut().filter(|o| o.id == id) {
+                o.not_foreign += 1;
+            }
+            if let crate::real::CloneOutcome::Cloned = crate::real::reflink::reflink(&real, &tmp)? {
+                let clone = File::open(&tmp).map_err(|e| self.os_error(&path, &tmp, e))?;
+                return FileSnapshot::reflinked(clone, tmp)
+                    .map_err(|e| self.os_error(&path, &real, e));
+            }
+        }
+        self.cow
+            .begin(cow_key(&id), file)
+            .map_err(|e| self.os_error(&path, &real, e))
     }
 
     /// This volume, reporting modification times through `clock` (the real
@@ -375,7 +415,8 @@ impl OsVolume {
     /// foreign access is seen. Reads through it should be positional.
     pub fn try_clone_file(&self, handle: Handle) -> Result<File> {
         let (file, _, real, _) = self.file_of(handle)?;
-        file.try_clone().map_err(|source| Error::Io { path: real, source })
+        file.try_clone()
+            .map_err(|source| Error::Io { path: real, source })
     }
 
     fn with_open<T>(&self, handle: Handle, f: impl FnOnce(&mut Open) -> Result<T>) -> Result<T> {
@@ -767,7 +808,15 @@ impl Volume for OsVolume {
         if !access.writes() {
             return Err(Error::NotWritable { path });
         }
-        write_all_at(&file, data, offset).map_err(|e| {
+        let end = offset.saturating_add(data.len() as u64);
+        let write = || write_all_at(&file, data, offset);
+        let result = if self.cow.is_idle() {
+            write()
+        } else {
+            let id = self.with_open(handle, |o| Ok(o.id.clone()))?;
+            self.cow.write(&cow_key(&id), &file, offset, end, write)
+        };
+        result.map_err(|e| {
             if e.kind() == io::ErrorKind::StorageFull {
                 self.disk_full(&path, data.len() as u64)
             } else {
@@ -782,7 +831,15 @@ impl Volume for OsVolume {
         if !access.writes() {
             return Err(Error::NotWritable { path });
         }
-        file.set_len(len_bytes).map_err(|e| {
+        let truncate = || file.set_len(len_bytes);
+        let result = if self.cow.is_idle() {
+            truncate()
+        } else {
+            let id = self.with_open(handle, |o| Ok(o.id.clone()))?;
+            self.cow
+                .write(&cow_key(&id), &file, len_bytes, u64::MAX, truncate)
+        };
+        result.map_err(|e| {
             if e.kind() == io::ErrorKind::StorageFull {
                 self.disk_full(&path, len_bytes)
             } else {

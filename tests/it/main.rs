@@ -5,5 +5,6 @@ mod api;
 mod cli;
 mod kb_matrix;
 mod properties;
+mod real;
 mod snapshots;
 mod support;

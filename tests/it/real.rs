@@ -1,0 +1,185 @@
+//! Real files, real locks: `run_real` gives the outcome `run` gives wherever
+//! policy decides it, and catches a torn copy where thread timing decides.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailsim::policy::{
+    CopyOnWrite, ExcludeAny, ExcludeFile, ExcludeFolder, FreezeThaw, OnlineCopy, ScheduledCopy,
+    StopServer,
+};
+use mailsim::{ConflictBehavior, OpenFilePolicy, Outcome, Scenario, TimeOfDay, Traffic, Verdict};
+
+/// Fast enough for a test, slow enough for the hang's real second.
+const SCALE: u32 = 36_000;
+
+fn matrix(behavior: ConflictBehavior) -> Vec<(&'static str, Scenario)> {
+    let kb = || {
+        Scenario::kb98097()
+            .seed(11)
+            .conflict_behavior(behavior)
+            .real_scale(SCALE)
+    };
+    vec![
+        ("no remedy", kb()),
+        (
+            "exclude System Folder",
+            kb().exclusion(ExcludeFolder::new("System Folder")),
+        ),
+        (
+            "exclude Extensions",
+            kb().exclusion(ExcludeFolder::new("Extensions")),
+        ),
+        (
+            "exclude Mail Data",
+            kb().exclusion(ExcludeFile::new("Microsoft Mail Data")),
+        ),
+        (
+            "respect locks",
+            kb().open_files(OpenFilePolicy::RespectLocks {
+                retries: 1,
+                interval: Duration::from_secs(30),
+            }),
+        ),
+        ("stop server", kb().snapshot(StopServer::default())),
+        (
+            "scheduled copy, excluded",
+            kb().snapshot(ScheduledCopy::default())
+                .exclusion(ExcludeFile::new("Microsoft Mail Data")),
+        ),
+        (
+            "scheduled copy, not excluded",
+            kb().snapshot(ScheduledCopy::default()),
+        ),
+        ("copy-on-write", kb().snapshot(CopyOnWrite)),
+        ("freeze/thaw", kb().snapshot(FreezeThaw::default())),
+        ("online copy", kb().snapshot(OnlineCopy::default())),
+    ]
+}
+
+fn parity(behavior: ConflictBehavior) {
+    let cases = matrix(behavior);
+    // Two at a time: each real night runs its own threads.
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .chunks(cases.len().div_ceil(2))
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(name, scenario)| {
+                            let dir = tempfile::tempdir().unwrap();
+                            let real = scenario
+                                .run_real(dir.path())
+                                .unwrap_or_else(|e| panic!("{name}: {e}"));
+                            (*name, scenario.run().unwrap(), real)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(results.len(), 11);
+    for (name, sim, real) in results {
+        assert_eq!(real.outcome(), sim.outcome(), "{behavior:?} / {name}");
+        assert_eq!(real.metrics().messages_lost, 0, "{name}");
+        assert_eq!(
+            real.metrics().files_excluded,
+            sim.metrics().files_excluded,
+            "{name}"
+        );
+        assert_eq!(
+            real.mail_data_archived().count(),
+            sim.mail_data_archived().count(),
+            "{behavior:?} / {name}: the same copies of Mail Data archived"
+        );
+        assert!(
+            real.mail_data_archived().all(|a| a.verdict.is_consistent()),
+            "{name}"
+        );
+        assert_eq!(
+            real.metrics().files_skipped_busy,
+            sim.metrics().files_skipped_busy,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn run_real_matches_run_when_the_server_shuts_down() {
+    parity(ConflictBehavior::Shutdown);
+}
+
+#[test]
+fn run_real_matches_run_when_the_server_hangs() {
+    parity(ConflictBehavior::Hang);
+}
+
+#[test]
+fn a_hang_is_reported_within_a_bound_not_suffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let r = Scenario::kb98097()
+        .seed(2)
+        .conflict_behavior(ConflictBehavior::Hang)
+        .real_scale(SCALE)
+        .run_real(dir.path())
+        .unwrap();
+    assert_eq!(r.outcome(), Outcome::Hang);
+    // At least the hang's real second, and a bounded night.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let restarted = r
+        .timeline()
+        .iter()
+        .any(|e| matches!(e.kind, mailsim::report::EventKind::Restarted { .. }));
+    assert!(restarted, "the administrator restarted the hung server");
+}
+
+/// Under `Tolerate` thread timing decides; the outcome is never anything
+/// but `Corrupted` or `Clean`, and heavy traffic during the copy tears it —
+/// which the oracle catches.
+#[test]
+fn tolerate_is_corrupted_or_clean_and_a_torn_copy_is_caught() {
+    let exclusions = Arc::new(
+        ExcludeAny::new()
+            .with(ExcludeFolder::new("Applications"))
+            .with(ExcludeFolder::new("Documents")),
+    );
+    let mut torn = 0;
+    for seed in 0..4 {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Scenario::kb98097()
+            .seed(seed)
+            .conflict_behavior(ConflictBehavior::Tolerate)
+            .exclusion_arc(exclusions.clone())
+            .traffic(Traffic::new(
+                TimeOfDay::hm(0, 59),
+                TimeOfDay::hm(1, 10),
+                3_000,
+            ))
+            .real_scale(7_200)
+            .run_real(dir.path())
+            .unwrap();
+        assert!(
+            matches!(r.outcome(), Outcome::Corrupted | Outcome::Clean),
+            "{:?}",
+            r.outcome()
+        );
+        assert_eq!(r.metrics().messages_lost, 0);
+        let copy = r.mail_data_archived().next().expect("Mail Data archived");
+        if r.outcome() == Outcome::Corrupted {
+            assert_eq!(copy.verdict, Verdict::Torn);
+            torn += 1;
+        }
+    }
+    assert!(torn >= 1, "heavy traffic during the copy tears it");
+}
