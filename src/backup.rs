@@ -207,6 +207,8 @@ pub struct BackupStats {
     pub files_skipped_busy: u64,
     /// Live files skipped because the snapshot policy gave up.
     pub files_skipped_snapshot: u64,
+    /// Files that could not be read (an I/O error).
+    pub files_failed: u64,
 }
 
 /// What the runner should do next for the backup.
@@ -487,7 +489,25 @@ impl BackupClient {
                         (0, _) => None,
                         (_, Source::File(vi, handle)) => {
                             let v = env.volume(&self.volumes[*vi]).ok_or(Error::BadHandle)?;
-                            Some(v.read_at(*handle, *pos, want)?)
+                            match v.read_at(*handle, *pos, want) {
+                                Ok(c) => Some(c),
+                                Err(e @ (Error::VolumeIo { .. } | Error::Io { .. })) => {
+                                    // The file cannot be read: report it, skip it, go on.
+                                    let _ = v.close(*handle);
+                                    let path = self.plan[self.cursor].1.clone();
+                                    self.stats.files_failed += 1;
+                                    env.log(
+                                        now,
+                                        EventKind::IoError {
+                                            reason: e.to_string(),
+                                        },
+                                        Some(&path),
+                                    );
+                                    self.next_file(env, now)?;
+                                    continue;
+                                }
+                                Err(e) => return Err(e),
+                            }
                         }
                         (_, Source::Image(content)) => Some(Chunk::of(content, *pos, want)),
                     };
@@ -523,6 +543,28 @@ impl BackupClient {
                 Phase::Done => return Ok(Step::Done),
             }
         }
+    }
+
+    /// The backup crashes: the file being copied is not archived, nothing
+    /// after it is, and its open closes with the process.
+    pub fn crash(&mut self, env: &mut dyn BackupEnv, now: SimTime, reason: &str) {
+        if let Phase::Reading {
+            source: Source::File(vi, handle),
+            ..
+        } = &self.phase
+            && let Some(v) = env.volume(&self.volumes[*vi])
+        {
+            let _ = v.close(*handle);
+        }
+        let path = self.plan.get(self.cursor).map(|p| p.1.clone());
+        env.log(
+            now,
+            EventKind::BackupFailed {
+                reason: reason.to_owned(),
+            },
+            path.as_ref(),
+        );
+        self.phase = Phase::Done;
     }
 
     /// Done with the current file: tell the policy if it was live, move on.

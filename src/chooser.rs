@@ -6,8 +6,10 @@
 //! nowhere else. In random mode a seeded ChaCha8 generator draws them; in
 //! replay mode a recorded [`Choices`] supplies them, so any night can be run
 //! again exactly. Replay is forgiving by design, which is what makes choice
-//! records shrinkable: a value too large for its choice is clamped, and a
-//! record that runs out answers 0 (the first option) from then on.
+//! records shrinkable: a value too large for its choice is taken modulo the
+//! number of options, and a record that runs out answers 0 (the first
+//! option) from then on. Any sequence of numbers describes some night, and
+//! shorter sequences of smaller numbers describe simpler ones.
 //!
 //! What does not live here: what the options *mean* (the actors decide that).
 
@@ -69,7 +71,8 @@ impl Chooser {
         }
     }
 
-    /// A chooser answering from `record`; past its end every answer is 0.
+    /// A chooser answering from `record` (each value modulo the number of
+    /// options); past its end every answer is 0.
     pub fn replay(record: &Choices) -> Chooser {
         Chooser {
             source: Source::Replay {
@@ -94,7 +97,7 @@ impl Chooser {
             Source::Replay { record, pos } => {
                 let v = record.get(*pos).copied().unwrap_or(0);
                 *pos += 1;
-                v.min(n - 1)
+                v % n
             }
         };
         self.record.push(v);
@@ -198,12 +201,12 @@ mod tests {
     }
 
     #[test]
-    fn replay_clamps_and_runs_out_to_zero() {
-        let mut c = Chooser::replay(&Choices(vec![9, 9]));
-        assert_eq!(c.choose(3), 2);
+    fn replay_wraps_and_runs_out_to_zero() {
+        let mut c = Chooser::replay(&Choices(vec![10, 9]));
+        assert_eq!(c.choose(3), 1);
         assert_eq!(c.choose(20), 9);
         assert_eq!(c.choose(20), 0);
-        assert_eq!(c.record(), &[2, 9, 0]);
+        assert_eq!(c.record(), &[1, 9, 0]);
     }
 
     #[test]

@@ -80,6 +80,17 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// An injected crash of the writer at a sync (see
+    /// [`SimFaults`](crate::volume::SimFaults)): the sync did not happen.
+    #[error("{path}: crashed at sync {sync} (unsynced writes: {})", unsynced.as_str())]
+    Crashed {
+        /// The file being synced.
+        path: VolumePath,
+        /// Which sync, counted over the volume's life.
+        sync: u64,
+        /// What became of the writes not yet synced.
+        unsynced: crate::volume::UnsyncedWrites,
+    },
     /// A data file that fails verification.
     #[error("{path}: {source}")]
     DataFile {
@@ -119,6 +130,14 @@ pub enum Error {
         /// The real path asked for (below the volume's folder).
         path: PathBuf,
     },
+    /// A scenario file that cannot be read as one: names the key at fault.
+    #[error("scenario file: {}{reason}", if field.is_empty() { String::new() } else { format!("{field}: ") })]
+    InvalidScenarioFile {
+        /// The key at fault, as a path (`open_files.retries`), or empty.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An operating-system error on a real path.
     #[error("{}: {source}", path.display())]
     Io {
@@ -150,11 +169,13 @@ impl Error {
             }
             Error::DiskFull { .. } => io::ErrorKind::StorageFull,
             Error::DataFile { .. } => io::ErrorKind::InvalidData,
-            Error::InvalidScenario { .. } | Error::BadHandle | Error::InvalidName { .. } => {
-                io::ErrorKind::InvalidInput
-            }
+            Error::InvalidScenario { .. }
+            | Error::InvalidScenarioFile { .. }
+            | Error::BadHandle
+            | Error::InvalidName { .. } => io::ErrorKind::InvalidInput,
             Error::PathEscapes { .. } => io::ErrorKind::PermissionDenied,
             Error::VolumeIo { .. } => io::ErrorKind::Other,
+            Error::Crashed { .. } => io::ErrorKind::Interrupted,
             Error::Io { source, .. } => source.kind(),
         }
     }

@@ -100,12 +100,16 @@ pub mod chooser;
 pub mod datafile;
 pub mod demo;
 mod error;
+pub mod invariants;
 mod oracle;
 pub mod policy;
 pub mod real;
 pub mod report;
 pub mod server;
 pub mod sim;
+#[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
+pub mod testing;
 pub mod time;
 pub mod volume;
 

@@ -15,10 +15,14 @@ use crate::volume::{Content, PAGE_BYTES};
 
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Oracle {
-    /// Per page: (fingerprint, generation from which the page held it).
+    /// Per page: (fingerprint, state from which the page held it).
     pages: Vec<Vec<(u64, u64)>>,
-    /// (length in bytes, generation from which the file had it).
+    /// (length in bytes, state from which the file had it).
     lens: Vec<(u64, u64)>,
+    /// The data file's generation in each state, by state number. States
+    /// are numbered in order; two states may share a generation (the file
+    /// as a crash left it, and as the restart recovered it).
+    generations: Vec<u64>,
 }
 
 /// A fingerprint of a page's bytes, for contents whose pages carry no stamp
@@ -47,11 +51,9 @@ impl Oracle {
         generation: u64,
     ) -> Oracle {
         Oracle {
-            pages: fingerprints
-                .into_iter()
-                .map(|f| vec![(f, generation)])
-                .collect(),
-            lens: vec![(len, generation)],
+            pages: fingerprints.into_iter().map(|f| vec![(f, 0)]).collect(),
+            lens: vec![(len, 0)],
+            generations: vec![generation],
         }
     }
 
@@ -72,18 +74,30 @@ impl Oracle {
         len: u64,
         changed: impl IntoIterator<Item = (usize, u64)>,
     ) {
+        let state = self.generations.len() as u64;
+        self.generations.push(generation);
         for (p, fp) in changed {
             if p >= self.pages.len() {
                 self.pages.resize_with(p + 1, Vec::new);
             }
             let h = &mut self.pages[p];
             if h.last().map(|e| e.0) != Some(fp) {
-                h.push((fp, generation));
+                h.push((fp, state));
             }
         }
         if self.lens.last().map(|e| e.0) != Some(len) {
-            self.lens.push((len, generation));
+            self.lens.push((len, state));
         }
+    }
+
+    /// Records a state in which any page may have changed (after a crash,
+    /// or a recovery): every page of `image`, by stamp.
+    pub(crate) fn commit_all(&mut self, image: &Content, generation: u64) {
+        self.commit_pages(
+            generation,
+            image.len_bytes(),
+            (0..image.page_count()).map(|p| (p, image.page_stamp(p).expect("in range"))),
+        );
     }
 
     /// Records the state after a commit that wrote `touched` byte ranges of
@@ -109,7 +123,7 @@ impl Oracle {
         Some(history[i].1..end)
     }
 
-    /// The generation whose state a copy of `len` bytes with page
+    /// The generation of the state a copy of `len` bytes with page
     /// `fingerprints` equals, or `None` for a torn copy.
     pub(crate) fn judge_fingerprints(
         &self,
@@ -140,10 +154,10 @@ impl Oracle {
             .iter()
             .map(|c| (c.start.max(lo), c.end.min(hi)))
             .find(|(a, b)| a < b)
-            .map(|(a, _)| a)
+            .and_then(|(a, _)| self.generations.get(a as usize).copied())
     }
 
-    /// The generation whose state `copy` equals (by page stamps), or `None`.
+    /// The generation of the state `copy` equals (by page stamps), or `None`.
     pub(crate) fn judge(&self, copy: &Content) -> Option<u64> {
         self.judge_fingerprints(
             copy.len_bytes(),

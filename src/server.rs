@@ -2,10 +2,17 @@
 //! Mail Data" open for reading and writing while it runs.
 //!
 //! The server commits each request (deliver, read, delete) as one transaction
-//! that writes its record, rewrites the header page with the next generation,
-//! and syncs; only then is a delivery acknowledged. It updates the file in
-//! place, so a copy read while it writes can be torn. When another process
-//! opens its data file (a foreign access) it reacts per [`ConflictBehavior`].
+//! that bumps the generation, following the data file's crash-safe protocol
+//! (see [`datafile`]): a delivery appends its record past the committed end,
+//! syncs, writes the next header into the other header slot, syncs; a read or
+//! a deletion commits a header carrying the flag update, syncs, then writes
+//! the flag bytes in place, syncs; a compaction writes the compacted records
+//! into a fresh region, syncs, then commits a header pointing at it. Only
+//! then is a delivery acknowledged. A crash at any sync, whatever becomes of
+//! the writes not yet synced, leaves the state before the transaction or
+//! after it. The file is updated in place, so a copy read while the server
+//! writes can be torn. When another process opens its data file (a foreign
+//! access) the server reacts per [`ConflictBehavior`].
 //!
 //! What does not live here: when requests arrive (the runner's traffic) and
 //! which reaction the KB preset draws (the runner's chooser).
@@ -60,7 +67,7 @@ pub struct Commit {
     /// The message the transaction was about (none for a compaction).
     pub message_id: Option<u64>,
     /// Byte ranges the transaction wrote (for the consistency oracle).
-    pub touched: [Range<u64>; 2],
+    pub touched: [Range<u64>; 3],
     /// Bytes reclaimed, for a compaction.
     pub reclaimed_bytes: u64,
 }
@@ -131,6 +138,21 @@ impl MailServer {
                 });
             }
         };
+        // A flag update the header carries may not have reached its record
+        // (a crash between the two syncs): write it again.
+        if let Some(p) = header.pending {
+            let repair = volume
+                .write_at(
+                    h,
+                    p.offset + datafile::FLAGS_OFFSET,
+                    &datafile::flag_bytes(p.flags),
+                )
+                .and_then(|()| volume.sync(h));
+            if let Err(e) = repair {
+                let _ = volume.close(h);
+                return Err(e);
+            }
+        }
         self.header = header;
         self.records.clear();
         self.live.clear();
@@ -190,11 +212,15 @@ impl MailServer {
         self.handle.ok_or(Error::BadHandle)
     }
 
-    fn commit_header(&mut self, volume: &dyn Volume) -> Result<()> {
+    /// Commits the next header (into the slot the current one is not in)
+    /// and syncs it. Returns the byte range written.
+    fn commit_header(&mut self, volume: &dyn Volume) -> Result<Range<u64>> {
         self.header.generation += 1;
         let h = self.held()?;
-        volume.write_at(h, 0, &self.header.encode())?;
-        volume.sync(h)
+        let at = self.header.slot_offset();
+        volume.write_at(h, at, &self.header.encode())?;
+        volume.sync(h)?;
+        Ok(at..at + Header::ENCODED_BYTES as u64)
     }
 
     /// Delivers a new message of `payload_len` bytes: one transaction. The
@@ -207,12 +233,23 @@ impl MailServer {
         self.record.clear();
         datafile::encode_record(id, RecordFlags::default(), &self.payload, &mut self.record);
         let offset = self.header.committed_len;
-        volume.write_at(h, offset, &self.record)?;
         let len = self.record.len() as u64;
+        // The record first, past the committed end: a crash before the
+        // header leaves it outside the file's state.
+        volume.write_at(h, offset, &self.record)?;
+        volume.sync(h)?;
+        let before = self.header;
         self.header.committed_len += len;
         self.header.message_count += 1;
         self.header.next_message_id += 1;
-        self.commit_header(volume)?;
+        self.header.pending = None;
+        let slot = match self.commit_header(volume) {
+            Ok(r) => r,
+            Err(e) => {
+                self.header = before;
+                return Err(e);
+            }
+        };
         self.live.push(self.records.len() as u32);
         self.records.push(Record {
             id,
@@ -223,7 +260,7 @@ impl MailServer {
         Ok(Commit {
             generation: self.header.generation,
             message_id: Some(id),
-            touched: [0..Header::ENCODED_BYTES as u64, offset..offset + len],
+            touched: [slot, offset..offset + len, 0..0],
             reclaimed_bytes: 0,
         })
     }
@@ -241,28 +278,45 @@ impl MailServer {
         // Counted back from the newest message.
         let k = self.live.len() - 1 - pick as usize % self.live.len();
         let idx = self.live[k] as usize;
-        let rec = &mut self.records[idx];
-        rec.flags = rec.flags.with(flag);
-        let at = rec.offset + datafile::FLAGS_OFFSET;
-        let (id, len) = (rec.id, rec.len);
-        volume.write_at(h, at, &datafile::flag_bytes(rec.flags))?;
+        let rec = self.records[idx];
+        let flags = rec.flags.with(flag);
+        // The header carries the update first; then the flag bytes.
+        let before = self.header;
+        self.header.pending = Some(datafile::PendingFlags {
+            offset: rec.offset,
+            flags,
+        });
+        if flag == RecordFlags::DELETED && !rec.flags.contains(RecordFlags::DELETED) {
+            self.header.message_count -= 1;
+            self.header.dead_bytes += rec.len;
+        }
+        let slot = match self.commit_header(volume) {
+            Ok(r) => r,
+            Err(e) => {
+                self.header = before;
+                return Err(e);
+            }
+        };
+        // From here the update is committed: the header carries it, and a
+        // restart writes it again if these bytes do not reach the disk.
+        self.records[idx].flags = flags;
         if flag == RecordFlags::DELETED {
             self.live.remove(k);
-            self.header.message_count -= 1;
-            self.header.dead_bytes += len;
         }
-        self.commit_header(volume)?;
+        let at = rec.offset + datafile::FLAGS_OFFSET;
+        volume.write_at(h, at, &datafile::flag_bytes(flags))?;
+        volume.sync(h)?;
         Ok(Some(Commit {
             generation: self.header.generation,
-            message_id: Some(id),
-            touched: [0..Header::ENCODED_BYTES as u64, at..at + 2],
+            message_id: Some(rec.id),
+            touched: [slot, at..at + 2, 0..0],
             reclaimed_bytes: 0,
         }))
     }
 
     /// Marks a message read: `pick` chooses among the messages not deleted,
-    /// counting back from the newest (0 is the newest).
-    /// `None` when the file holds no message.
+    /// counting back from the newest (0 is the newest). `None` when the file
+    /// holds no message.
     pub fn mark_read(&mut self, volume: &dyn Volume, pick: u32) -> Result<Option<Commit>> {
         self.set_flag(volume, pick, RecordFlags::READ)
     }
@@ -282,25 +336,29 @@ impl MailServer {
         self.header.dead_bytes > 0 && self.header.dead_bytes * 4 > area
     }
 
-    /// Compacts the data file in place: live records after the first deleted
-    /// one slide down over it, in one transaction.
+    /// Compacts the data file: the live records are written, back to back,
+    /// into a fresh region (at the front when they fit before the current
+    /// records, else past the committed end), synced, and a header pointing
+    /// at them committed. Nothing live is overwritten before the header
+    /// commits, so a crash leaves the old records or the new ones.
     pub fn compact(&mut self, volume: &dyn Volume) -> Result<Commit> {
         let h = self.held()?;
         let image: Content = volume.image(h)?;
-        let first_dead = self
+        let live_len: u64 = self
             .records
             .iter()
-            .position(|r| r.flags.contains(RecordFlags::DELETED))
-            .unwrap_or(self.records.len());
-        let start = self
-            .records
-            .get(first_dead)
-            .map_or(self.header.committed_len, |r| r.offset);
-        let mut out = Vec::new();
+            .filter(|r| !r.flags.contains(RecordFlags::DELETED))
+            .map(|r| r.len)
+            .sum();
+        let front = datafile::HEADER_BYTES;
+        let dest = if front + live_len <= self.header.records_start {
+            front
+        } else {
+            self.header.committed_len
+        };
+        let mut out = Vec::with_capacity(live_len as usize);
         let mut kept = Vec::with_capacity(self.records.len());
-        kept.extend_from_slice(&self.records[..first_dead]);
-        let mut pos = start;
-        for r in &self.records[first_dead..] {
+        for r in &self.records {
             if r.flags.contains(RecordFlags::DELETED) {
                 continue;
             }
@@ -315,24 +373,55 @@ impl MailServer {
                     },
                 });
             }
-            kept.push(Record { offset: pos, ..*r });
-            pos += r.len;
+            // The flag bytes as the index knows them (a pending update may
+            // not be in the image yet).
+            out[at + datafile::FLAGS_OFFSET as usize..][..2]
+                .copy_from_slice(&datafile::flag_bytes(r.flags));
+            kept.push(Record {
+                offset: dest + at as u64,
+                ..*r
+            });
         }
-        volume.write_at(h, start, &out)?;
+        volume.write_at(h, dest, &out)?;
+        volume.sync(h)?;
+        let before = self.header;
         let old_end = self.header.committed_len;
-        let reclaimed = old_end - pos;
-        volume.set_len(h, pos)?;
-        self.header.committed_len = pos;
+        let reclaimed = self.header.dead_bytes;
+        self.header.records_start = dest;
+        self.header.committed_len = dest + live_len;
         self.header.dead_bytes = 0;
-        self.commit_header(volume)?;
+        self.header.pending = None;
+        let slot = match self.commit_header(volume) {
+            Ok(r) => r,
+            Err(e) => {
+                self.header = before;
+                return Err(e);
+            }
+        };
         self.live = (0..kept.len() as u32).collect();
         self.records = kept;
+        if dest == front {
+            // The old region is no longer the file's: drop it.
+            volume.set_len(h, self.header.committed_len)?;
+        }
         Ok(Commit {
             generation: self.header.generation,
             message_id: None,
-            touched: [0..Header::ENCODED_BYTES as u64, start..old_end],
+            touched: [
+                slot,
+                dest..dest + live_len,
+                self.header.committed_len..old_end.max(dest + live_len),
+            ],
             reclaimed_bytes: reclaimed,
         })
+    }
+
+    /// The server process died (an injected crash): its open is gone, its
+    /// in-memory state with it; a [`restart`](MailServer::restart) recovers
+    /// from the file.
+    pub fn crashed(&mut self) {
+        self.handle = None;
+        self.state = ServerState::Down;
     }
 
     /// Whether someone else has opened the data file since the last call:

@@ -384,7 +384,7 @@ fn parse_volume(name: &str) -> Result<String, String> {
 }
 
 /// Checks a pattern while parsing, so a bad one is reported like any bad value.
-fn valid_glob(pattern: &str) -> Result<String, String> {
+pub(super) fn valid_glob(pattern: &str) -> Result<String, String> {
     ExcludeGlob::try_new(pattern)
         .map(|_| pattern.to_owned())
         .map_err(|e| match e {

@@ -10,8 +10,11 @@
 //! table lives in `mailsim::demo`, reports serialize themselves).
 
 mod args;
+mod backup;
 mod demo;
 mod run;
+mod serve;
+mod verify;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -28,7 +31,7 @@ use args::UsageError;
     name = "mailsim",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  mailsim demo\n  mailsim run --seed 7\n  mailsim run --exclude-file \"Microsoft Mail Data\" --json"
+    after_help = "Examples:\n  mailsim demo\n  mailsim run --seed 7\n  mailsim run --exclude-file \"Microsoft Mail Data\" --json\n  mailsim run --real /tmp/night --behavior shutdown\n  mailsim serve --dir /srv/mail &\n  mailsim backup --dir /srv/mail --to /backups/mail --open-files respect-locks\n  mailsim verify \"/srv/mail/Microsoft Mail Data\""
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -37,11 +40,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Simulate one night and narrate it.
+    /// Simulate one night (or play it on real files, with --real) and narrate it.
     // Boxed: its many flags make it far larger than the other subcommands.
     Run(Box<run::RunArgs>),
     /// Run the KB night under every remedy over many seeds and print a table.
     Demo(demo::DemoArgs),
+    /// Be the mail server for real: hold DIR/Microsoft Mail Data under an
+    /// exclusive lock and deliver mail into it until stopped.
+    Serve(serve::ServeArgs),
+    /// Be the backup client for real: archive the files under DIR into a
+    /// directory.
+    Backup(backup::BackupArgs),
+    /// Check a Microsoft Mail Data file (or a copy of one).
+    Verify(verify::VerifyArgs),
 }
 
 /// Why a command failed, and so its exit code.
@@ -112,6 +123,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run::run(&a, &mut out),
         Command::Demo(a) => demo::run(&a, &mut out),
+        Command::Serve(a) => serve::run(&a, &mut out),
+        Command::Backup(a) => backup::run(&a, &mut out),
+        Command::Verify(a) => verify::run(&a, &mut out),
     }
     .and_then(|()| out.flush().map_err(CliError::from));
     match result {

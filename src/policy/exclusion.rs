@@ -15,17 +15,31 @@ use crate::volume::VolumePath;
 pub trait ExclusionPolicy: Send + Sync + Debug {
     /// Whether the backup must skip `path`.
     fn excludes(&self, path: &VolumePath) -> bool;
+
+    /// The policy as `Any`, for the built-ins that scenario files can save;
+    /// `None` (the default) for a policy of your own.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 impl<P: ExclusionPolicy + ?Sized> ExclusionPolicy for Arc<P> {
     fn excludes(&self, path: &VolumePath) -> bool {
         (**self).excludes(path)
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        (**self).as_any()
+    }
 }
 
 impl<P: ExclusionPolicy + ?Sized> ExclusionPolicy for Box<P> {
     fn excludes(&self, path: &VolumePath) -> bool {
         (**self).excludes(path)
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        (**self).as_any()
     }
 }
 
@@ -37,6 +51,10 @@ impl ExclusionPolicy for ExcludeNothing {
     fn excludes(&self, _: &VolumePath) -> bool {
         false
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }
 
 /// A name or a full path, compared as HFS did: ignoring ASCII case.
@@ -47,6 +65,13 @@ enum Target {
 }
 
 impl Target {
+    fn spec(&self) -> String {
+        match self {
+            Target::Name(n) => n.clone(),
+            Target::Path(p) => p.to_string(),
+        }
+    }
+
     fn new(spec: &str) -> Target {
         match spec
             .contains(':')
@@ -86,6 +111,11 @@ impl ExcludeFolder {
     pub fn new(name: impl AsRef<str>) -> ExcludeFolder {
         ExcludeFolder(Target::new(name.as_ref()))
     }
+
+    /// The name (or `Volume:Path`) it was built with.
+    pub fn spec(&self) -> String {
+        self.0.spec()
+    }
 }
 
 impl ExclusionPolicy for ExcludeFolder {
@@ -95,6 +125,10 @@ impl ExclusionPolicy for ExcludeFolder {
             Target::Name(n) => path.components().iter().any(|c| same(c, n)),
             Target::Path(p) => prefix_of(p, path),
         }
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
@@ -108,6 +142,11 @@ impl ExcludeFile {
     /// Excludes files named `name` (or the one file at a `Volume:Path`).
     pub fn new(name: impl AsRef<str>) -> ExcludeFile {
         ExcludeFile(Target::new(name.as_ref()))
+    }
+
+    /// The name (or `Volume:Path`) it was built with.
+    pub fn spec(&self) -> String {
+        self.0.spec()
     }
 }
 
@@ -141,6 +180,11 @@ impl ExcludeGlob {
         })
     }
 
+    /// The pattern.
+    pub fn pattern(&self) -> &str {
+        self.pattern.as_str()
+    }
+
     /// A glob exclusion, or an error naming what is wrong with the pattern.
     pub fn try_new(pattern: impl AsRef<str>) -> Result<ExcludeGlob> {
         let p = pattern.as_ref();
@@ -159,6 +203,10 @@ impl ExclusionPolicy for ExcludeGlob {
         };
         self.pattern.matches_with(path.name(), opts)
             || self.pattern.matches_with(&path.to_string(), opts)
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
@@ -193,11 +241,20 @@ impl ExcludeAny {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The policies combined.
+    pub fn policies(&self) -> &[Arc<dyn ExclusionPolicy>] {
+        &self.0
+    }
 }
 
 impl ExclusionPolicy for ExcludeAny {
     fn excludes(&self, path: &VolumePath) -> bool {
         self.0.iter().any(|p| p.excludes(path))
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 

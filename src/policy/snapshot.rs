@@ -56,6 +56,12 @@ pub trait SnapshotPolicy: Send + Sync + Debug {
     /// The per-night state of this policy, created by the runner at the
     /// start of each night.
     fn begin_night(&self, night: &NightInfo) -> Box<dyn SnapshotSession>;
+
+    /// The policy as `Any`, for the built-ins that scenario files can save;
+    /// `None` (the default) for a policy of your own.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// What a policy learns about the night it acts in.
@@ -68,6 +74,9 @@ pub struct NightInfo {
     pub begins: SimTime,
     /// Number of nights in the run.
     pub nights: u32,
+    /// Whether the MS Mail Backup control panel loaded at startup tonight
+    /// (false under the KB Q68600 fault).
+    pub control_panel_loaded: bool,
 }
 
 impl NightInfo {
@@ -77,7 +86,14 @@ impl NightInfo {
             night,
             begins,
             nights,
+            control_panel_loaded: true,
         }
+    }
+
+    /// The same night, with the control panel loaded or not.
+    pub fn with_control_panel(mut self, loaded: bool) -> NightInfo {
+        self.control_panel_loaded = loaded;
+        self
     }
 }
 
@@ -208,6 +224,10 @@ impl SnapshotPolicy for LiveRead {
     fn begin_night(&self, _: &NightInfo) -> Box<dyn SnapshotSession> {
         Box::new(LiveReadSession)
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }
 
 /// KB remedy 3, as Dantz's stop → duplicate → relaunch: stop the server
@@ -290,6 +310,10 @@ impl SnapshotPolicy for StopServer {
             policy: *self,
             stopped: false,
         })
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
@@ -471,9 +495,13 @@ impl SnapshotPolicy for ScheduledCopy {
     fn begin_night(&self, night: &NightInfo) -> Box<dyn SnapshotSession> {
         Box::new(ScheduledCopySession {
             policy: self.clone(),
-            loaded: !self.not_loaded_on.contains(&night.night),
+            loaded: night.control_panel_loaded && !self.not_loaded_on.contains(&night.night),
             pausing: false,
         })
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
@@ -509,6 +537,10 @@ impl SnapshotPolicy for CopyOnWrite {
 
     fn begin_night(&self, _: &NightInfo) -> Box<dyn SnapshotSession> {
         Box::new(CopyOnWriteSession)
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
@@ -764,6 +796,10 @@ impl SnapshotPolicy for FreezeThaw {
             attempt: 0,
         })
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }
 
 /// SQLite's online backup API: copy `pages_per_step` pages per step through
@@ -882,5 +918,9 @@ impl SnapshotPolicy for OnlineCopy {
             copy: None,
             restarts: 0,
         })
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }

@@ -165,7 +165,7 @@ pub(crate) fn run(opts: &Options, dir: &Path, mut chooser: Chooser) -> Result<Re
         path: hd.real_path(&live).unwrap_or_default(),
         source,
     })?;
-    let header = datafile::Header::decode(&image).map_err(|source| Error::DataFile {
+    let header = datafile::read_header(&image).map_err(|source| Error::DataFile {
         path: live.clone(),
         source,
     })?;
@@ -284,10 +284,12 @@ pub(crate) fn run(opts: &Options, dir: &Path, mut chooser: Chooser) -> Result<Re
     let acked = shared.acked.lock().clone();
     let mut metrics = shared.metrics.lock().clone();
     metrics.deliveries_acknowledged = acked.len() as u64;
-    metrics.messages_lost = acked
+    let lost: Vec<u64> = acked
         .iter()
+        .copied()
         .filter(|id| deleted.binary_search(id).is_err() && present.binary_search(id).is_err())
-        .count() as u64;
+        .collect();
+    metrics.messages_lost = lost.len() as u64;
     metrics.server_downtime = metrics.planned_downtime + metrics.unplanned_downtime;
     let mut events: Vec<Event> = std::mem::take(&mut shared.log.lock().events);
     // Threads log concurrently: put the narration in time order.
@@ -301,6 +303,7 @@ pub(crate) fn run(opts: &Options, dir: &Path, mut chooser: Chooser) -> Result<Re
         timeline: events,
         nights: opts.nights,
         events_processed: 0,
+        lost,
         behavior: opts
             .conflict
             .map_or("kb", ConflictBehavior::as_str)
@@ -493,6 +496,13 @@ fn run_night(
                 Actor::MailServer,
                 EventKind::HangDetected {
                     after: now - o.since,
+                    chain: crate::report::hang_chain(
+                        &shared.live,
+                        o.since,
+                        shared.metrics.lock().deliveries_deferred,
+                        "another process",
+                        admin_at,
+                    ),
                 },
                 Some(&shared.live),
             );
@@ -559,6 +569,7 @@ fn judge(
         m.files_excluded += stats.files_excluded;
         m.files_skipped_busy += stats.files_skipped_busy;
         m.files_skipped_snapshot += stats.files_skipped_snapshot;
+        m.files_failed += stats.files_failed;
     }
     let oracle = shared.oracle.lock();
     let mut torn = false;

@@ -159,6 +159,8 @@ pub enum EventKind {
         /// How long it has not answered.
         #[serde(rename = "after_s", serialize_with = "secs")]
         after: Duration,
+        /// Who waits for what, held by whom, since when.
+        chain: Vec<WaitLink>,
     },
     /// The server kept serving while another process read its data file.
     Tolerated,
@@ -269,6 +271,21 @@ pub enum EventKind {
         /// Restarts allowed.
         max_restarts: u32,
     },
+    /// An injected fault killed the server.
+    Crashed {
+        /// How.
+        reason: String,
+    },
+    /// An injected I/O error failed an operation.
+    IoError {
+        /// What failed.
+        reason: String,
+    },
+    /// The backup failed (crashed, or could not go on).
+    BackupFailed {
+        /// Why.
+        reason: String,
+    },
     /// A free-form step of a user's policy.
     Note {
         /// What happened.
@@ -276,6 +293,29 @@ pub enum EventKind {
     },
     /// A night ends.
     NightEnds,
+}
+
+/// One link of a wait-for chain: who waits for what, held by whom, since when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WaitLink {
+    /// Who waits.
+    pub waiter: String,
+    /// For what.
+    pub resource: String,
+    /// Held by whom.
+    pub holder: String,
+    /// Since when.
+    pub since: SimTime,
+}
+
+impl fmt::Display for WaitLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} waits for {}, held by {} since {}",
+            self.waiter, self.resource, self.holder, self.since
+        )
+    }
 }
 
 /// A writer's state, named after the Volume Shadow Copy Service's
@@ -424,12 +464,16 @@ impl fmt::Display for Event {
                 path()
             ),
             EventKind::Hung => write!(f, "stops responding, still holding {}", path()),
-            EventKind::HangDetected { after } => {
+            EventKind::HangDetected { after, chain } => {
                 write!(
                     f,
                     "has not answered for {}: the server is hung",
                     mins(*after)
-                )
+                )?;
+                for link in chain {
+                    write!(f, "; {link}")?;
+                }
+                Ok(())
             }
             EventKind::Tolerated => write!(
                 f,
@@ -533,6 +577,9 @@ impl fmt::Display for Event {
                 "restarts the online copy of {}: the server wrote (restart {restarts} of {max_restarts})",
                 path()
             ),
+            EventKind::Crashed { reason } => write!(f, "crashes: {reason}"),
+            EventKind::IoError { reason } => write!(f, "hits an I/O error: {reason}"),
+            EventKind::BackupFailed { reason } => write!(f, "fails: {reason}"),
             EventKind::Note { text } => f.write_str(text),
             EventKind::NightBegins { .. } | EventKind::NightEnds => Ok(()),
         }

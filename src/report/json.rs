@@ -97,6 +97,7 @@ pub(super) fn to_json(r: &Report) -> String {
             "files_excluded": m.files_excluded,
             "files_skipped_busy": m.files_skipped_busy,
             "files_skipped_snapshot": m.files_skipped_snapshot,
+            "files_failed": m.files_failed,
             "bytes_archived": m.bytes_archived,
         },
         "archive": archive,

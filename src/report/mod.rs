@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use event::{Actor, Event, EventKind, RequestKind, Unavailable, WriterState};
+pub use event::{Actor, Event, EventKind, RequestKind, Unavailable, WaitLink, WriterState};
 pub use json::SCHEMA_VERSION;
 pub use timeline::Timeline;
 
@@ -35,6 +35,8 @@ pub enum Outcome {
     /// In reaction to a foreign access, the server stopped answering while
     /// still holding its data file, for longer than the hang threshold.
     Hang,
+    /// An injected fault killed the server (see [`crate::sim::Fault`]).
+    Crashed,
     /// An archived copy of Mail Data equals no state the file held between
     /// transactions.
     Corrupted,
@@ -42,20 +44,22 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, least severe first.
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Clean,
         Outcome::GracefulShutdown,
         Outcome::Hang,
+        Outcome::Crashed,
         Outcome::Corrupted,
     ];
 
     /// The name used in JSON and on the command line: `clean`,
-    /// `graceful_shutdown`, `hang`, `corrupted`.
+    /// `graceful_shutdown`, `hang`, `crashed`, `corrupted`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Clean => "clean",
             Outcome::GracefulShutdown => "graceful_shutdown",
             Outcome::Hang => "hang",
+            Outcome::Crashed => "crashed",
             Outcome::Corrupted => "corrupted",
         }
     }
@@ -67,6 +71,7 @@ impl fmt::Display for Outcome {
             Outcome::Clean => "clean",
             Outcome::GracefulShutdown => "graceful shutdown",
             Outcome::Hang => "hang",
+            Outcome::Crashed => "crashed",
             Outcome::Corrupted => "corrupted",
         })
     }
@@ -99,6 +104,8 @@ pub struct Metrics {
     pub files_skipped_busy: u64,
     /// Live files skipped because the snapshot policy gave up.
     pub files_skipped_snapshot: u64,
+    /// Files the backup could not read (an I/O error).
+    pub files_failed: u64,
     /// Bytes copied into the backup set.
     pub bytes_archived: u64,
 }
@@ -155,6 +162,7 @@ pub struct Report {
     pub(crate) timeline: Vec<Event>,
     pub(crate) nights: u32,
     pub(crate) events_processed: u64,
+    pub(crate) lost: Vec<u64>,
     pub(crate) behavior: String,
     pub(crate) snapshot: String,
     pub(crate) open_files: String,
@@ -203,6 +211,21 @@ impl Report {
         self.events_processed
     }
 
+    /// Ids of acknowledged deliveries missing from the live file at the end
+    /// (always empty: see [`Metrics::messages_lost`]).
+    pub fn lost_messages(&self) -> &[u64] {
+        &self.lost
+    }
+
+    /// Why the server hung, when it did: the wait-for chain of the first
+    /// hang detected — who waits for what, held by whom, since when.
+    pub fn hang_chain(&self) -> Option<&[WaitLink]> {
+        self.timeline.iter().find_map(|e| match &e.kind {
+            EventKind::HangDetected { chain, .. } => Some(chain.as_slice()),
+            _ => None,
+        })
+    }
+
     /// Number of nights run.
     pub fn nights(&self) -> u32 {
         self.nights
@@ -222,4 +245,40 @@ impl Report {
     pub fn to_json(&self) -> String {
         json::to_json(self)
     }
+}
+
+/// The wait-for chain of a hung server: the clients wait for answers the
+/// hung server holds back; the server holds its data file and answers
+/// nothing since the backup's open; the administrator ends it.
+pub(crate) fn hang_chain(
+    live: &VolumePath,
+    hung_since: SimTime,
+    deferred: u64,
+    opened_by: &str,
+    admin_at: SimTime,
+) -> Vec<WaitLink> {
+    let mut chain = Vec::new();
+    if deferred > 0 {
+        chain.push(WaitLink {
+            waiter: "Mail clients".to_owned(),
+            resource: format!("answers to {deferred} deferred requests"),
+            holder: "the Mail Server".to_owned(),
+            since: hung_since,
+        });
+    }
+    chain.push(WaitLink {
+        waiter: "the Mail Server".to_owned(),
+        resource: format!(
+            "nothing (it stopped answering when {opened_by} opened its data file), still holding {live} for reading and writing, denying writers,"
+        ),
+        holder: "itself".to_owned(),
+        since: hung_since,
+    });
+    chain.push(WaitLink {
+        waiter: format!("{live}"),
+        resource: format!("a restart by the administrator at {admin_at}"),
+        holder: "the hung Mail Server".to_owned(),
+        since: hung_since,
+    });
+    chain
 }

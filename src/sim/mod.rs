@@ -8,6 +8,8 @@
 //! [`Report`]. No wall clock is read, and nothing depends on hash order: the
 //! same scenario and seed give the same report, byte for byte.
 
+mod fault;
+mod file;
 mod preset;
 mod runner;
 pub(crate) mod traffic;
@@ -16,6 +18,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use fault::{Fault, UnsyncedWrites};
+pub use file::{SCENARIO_SCHEMA, SCENARIO_VERSION, ScenarioFile};
 pub use preset::{BACKUP_DRIVE, MAIL_DATA, SERVER_HD, mail_data_path};
 
 /// Fresh copies of the preset's volumes.
@@ -83,6 +87,7 @@ pub(crate) struct Options {
     pub(crate) speed: BackupSpeed,
     pub(crate) hang_threshold: Duration,
     pub(crate) real_scale: u32,
+    pub(crate) faults: Vec<Fault>,
 }
 
 /// A night (or several) to simulate: the KB's preset plus the
@@ -127,6 +132,7 @@ impl Scenario {
                 speed: BackupSpeed::default(),
                 hang_threshold: Duration::from_secs(5 * 60),
                 real_scale: 7_200,
+                faults: Vec::new(),
             },
         }
     }
@@ -222,6 +228,17 @@ impl Scenario {
         self
     }
 
+    /// Injects a fault (several may be injected).
+    pub fn fault(mut self, fault: Fault) -> Scenario {
+        self.opts.faults.push(fault);
+        self
+    }
+
+    /// The faults injected.
+    pub fn faults(&self) -> &[Fault] {
+        &self.opts.faults
+    }
+
     /// The seed.
     pub fn seed_value(&self) -> u64 {
         self.opts.seed
@@ -247,7 +264,7 @@ impl Scenario {
         self.opts.open_files
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let o = &self.opts;
         if !(0.0..=1.0).contains(&o.shutdown_probability) {
             return Err(Error::invalid(
@@ -269,6 +286,29 @@ impl Scenario {
         }
         if o.hang_threshold.is_zero() {
             return Err(Error::invalid("hang_threshold", "must be positive"));
+        }
+        for f in &o.faults {
+            match f {
+                Fault::ReadError { volume, .. } | Fault::DiskFull { volume, .. }
+                    if volume != SERVER_HD && volume != BACKUP_DRIVE =>
+                {
+                    return Err(Error::invalid(
+                        "faults",
+                        format!("no volume named {volume:?}"),
+                    ));
+                }
+                Fault::ReadError { nth: 0, .. }
+                | Fault::WriteError { nth: 0 }
+                | Fault::ServerCrash { at_sync: 0, .. }
+                | Fault::BackupCrash { at_step: 0 }
+                | Fault::ControlPanelNotLoaded { night: 0 } => {
+                    return Err(Error::invalid(
+                        "faults",
+                        format!("{}: counts start at 1", f.kind()),
+                    ));
+                }
+                _ => {}
+            }
         }
         if o.real_scale == 0 {
             return Err(Error::invalid("real_scale", "must be positive"));
@@ -309,8 +349,8 @@ impl Scenario {
     }
 
     /// Runs the night a choice record describes, exactly. Choices past the
-    /// record's end are taken as 0, and too-large ones clamped, so any record
-    /// (a shrunk one, say) describes some night.
+    /// record's end are taken as 0, and too-large ones modulo their number of
+    /// options, so any record (a shrunk one, say) describes some night.
     pub fn replay(&self, choices: &Choices) -> Result<Report> {
         self.validate()?;
         runner::run(&self.opts, crate::chooser::Chooser::replay(choices))
@@ -339,6 +379,7 @@ impl fmt::Debug for Scenario {
             .field("traffic", &o.traffic)
             .field("speed", &o.speed)
             .field("hang_threshold", &o.hang_threshold)
+            .field("faults", &o.faults)
             .finish()
     }
 }

@@ -4,6 +4,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
+use super::Fault;
 use super::Options;
 use super::preset::{self, mail_data_path};
 use super::traffic::{self, NIGHT_BEGINS, during};
@@ -19,7 +20,7 @@ use crate::report::{
 };
 use crate::server::{Commit, ConflictBehavior, MailServer, ServerState};
 use crate::time::SimTime;
-use crate::volume::{Chunk, Content, SimVolume, Volume, VolumePath};
+use crate::volume::{Chunk, Content, Owner, SimFaults, SimVolume, Volume, VolumePath};
 
 /// Events a night may hold at most: a bound on any scenario, however odd.
 const MAX_EVENTS_PER_NIGHT: u64 = 5_000_000;
@@ -49,6 +50,13 @@ struct Outage {
 
 struct World<'o> {
     opts: &'o Options,
+    /// A fault killed the server tonight.
+    crashed: bool,
+    backup_steps: u64,
+    backup_crash_at: Option<u64>,
+    panel_not_loaded: Vec<u32>,
+    /// Who last opened the data file while the server held it.
+    last_opener: String,
     now: SimTime,
     session: Option<Box<dyn SnapshotSession>>,
     events_processed: u64,
@@ -79,8 +87,45 @@ pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
     drive.set_now(start);
     let server = MailServer::start(&hd, live.clone())?;
     let oracle = Oracle::new(&server.image(&hd)?, server.generation(), start);
+    let mut backup_crash_at = None;
+    let mut panel_not_loaded = Vec::new();
+    let (mut hd_faults, mut drive_faults) = (SimFaults::default(), SimFaults::default());
+    for f in &opts.faults {
+        let on = |v: &str| v == preset::SERVER_HD;
+        match f {
+            Fault::ReadError { volume, nth } if on(volume) => hd_faults.read_error_at = Some(*nth),
+            Fault::ReadError { nth, .. } => drive_faults.read_error_at = Some(*nth),
+            Fault::WriteError { nth } => hd_faults.write_error_at = Some(*nth),
+            Fault::ServerCrash { at_sync, unsynced } => {
+                hd_faults.crash_at_sync = Some((*at_sync, *unsynced))
+            }
+            Fault::DiskFull {
+                volume,
+                capacity_bytes,
+            } => {
+                if on(volume) {
+                    hd.set_capacity(*capacity_bytes)
+                } else {
+                    drive.set_capacity(*capacity_bytes)
+                }
+            }
+            Fault::BackupCrash { at_step } => backup_crash_at = Some(*at_step),
+            Fault::ControlPanelNotLoaded { night } => panel_not_loaded.push(*night),
+        }
+    }
+    if hd_faults != SimFaults::default() {
+        hd.inject(hd_faults);
+    }
+    if drive_faults != SimFaults::default() {
+        drive.inject(drive_faults);
+    }
     let mut w = World {
         opts,
+        crashed: false,
+        backup_steps: 0,
+        backup_crash_at,
+        panel_not_loaded,
+        last_opener: String::new(),
         now: start,
         session: None,
         events_processed: 0,
@@ -176,9 +221,11 @@ impl World<'_> {
                 self.schedule(first, Action::Traffic);
             }
         }
+        let loaded = !self.panel_not_loaded.contains(&(night + 1));
         let session = o
             .snapshot
-            .begin_night(&NightInfo::new(night + 1, o.nights, begins));
+            .begin_night(&NightInfo::new(night + 1, o.nights, begins).with_control_panel(loaded));
+        self.crashed = false;
         if let Some(at) = session.schedule() {
             self.schedule(during(night, at), Action::Policy);
         }
@@ -226,13 +273,22 @@ impl World<'_> {
                         self.schedule(next, Action::Traffic);
                     }
                 }
-                Action::Backup => match backup.step(self, t)? {
-                    Step::At(next) => self.schedule(next, Action::Backup),
-                    Step::Done => {
+                Action::Backup => {
+                    self.backup_steps += 1;
+                    if self.backup_crash_at == Some(self.backup_steps) {
+                        backup.crash(self, t, "Retrospect Remote crashed mid-archive");
                         backup_end = Some(t);
-                        self.with_session(|s, w| s.after_backup(w, true))?;
+                        self.with_session(|s, w| s.after_backup(w, false))?;
+                    } else {
+                        match backup.step(self, t)? {
+                            Step::At(next) => self.schedule(next, Action::Backup),
+                            Step::Done => {
+                                backup_end = Some(t);
+                                self.with_session(|s, w| s.after_backup(w, true))?;
+                            }
+                        }
                     }
-                },
+                }
                 Action::Policy => {
                     if let Next::Again(d) = self.with_session(|s, w| s.on_schedule(w))? {
                         self.schedule(t + d, Action::Policy);
@@ -250,7 +306,15 @@ impl World<'_> {
                             },
                             None,
                         );
-                        self.server.restart(&self.hd)?;
+                        if let Err(e) = self.server.restart(&self.hd) {
+                            self.server_fault(t, e)?;
+                            continue;
+                        }
+                        if self.crashed {
+                            // Recovery may have repaired the file.
+                            let image = self.server.image(&self.hd)?;
+                            self.oracle.commit_all(&image, self.server.generation());
+                        }
                         self.log.push(
                             t,
                             Actor::MailServer,
@@ -273,6 +337,13 @@ impl World<'_> {
                             Actor::MailServer,
                             EventKind::HangDetected {
                                 after: t - out.since,
+                                chain: crate::report::hang_chain(
+                                    &self.live,
+                                    out.since,
+                                    self.deferred.len() as u64,
+                                    &self.last_opener,
+                                    admin,
+                                ),
                             },
                             Some(&self.live.clone()),
                         );
@@ -292,6 +363,7 @@ impl World<'_> {
         self.metrics.files_excluded += stats.files_excluded;
         self.metrics.files_skipped_busy += stats.files_skipped_busy;
         self.metrics.files_skipped_snapshot += stats.files_skipped_snapshot;
+        self.metrics.files_failed += stats.files_failed;
         self.session = None;
         let end = backup_end.unwrap_or(now);
         let torn = self.judge(backup.take_backup_set(), begins, end);
@@ -309,6 +381,8 @@ impl World<'_> {
             .push(now, Actor::Administrator, EventKind::NightEnds, None);
         let night_outcome = if torn {
             Outcome::Corrupted
+        } else if self.crashed {
+            Outcome::Crashed
         } else if hang {
             Outcome::Hang
         } else if shutdown {
@@ -370,6 +444,7 @@ impl World<'_> {
 
     fn conflict(&mut self, t: SimTime, by: String) -> Result<ConflictBehavior> {
         let live = self.live.clone();
+        self.last_opener.clone_from(&by);
         self.log.push(
             t,
             Actor::MailServer,
@@ -390,7 +465,10 @@ impl World<'_> {
             return Ok(ConflictBehavior::Tolerate);
         }
         let generation = self.server.generation();
-        self.server.react(&self.hd, behavior)?;
+        if let Err(e) = self.server.react(&self.hd, behavior) {
+            self.server_fault(t, e)?;
+            return Ok(ConflictBehavior::Tolerate);
+        }
         match behavior {
             ConflictBehavior::Shutdown => {
                 self.log.push(
@@ -472,37 +550,47 @@ impl World<'_> {
             None,
         );
         for req in pending {
-            self.serve(t, req)?;
+            // A fault may bring the server down again mid-way: the rest wait.
+            self.request(t, req)?;
         }
         Ok(())
     }
 
     fn serve(&mut self, t: SimTime, req: Pending) -> Result<()> {
-        let commit = match req.kind {
-            RequestKind::Deliver => {
-                let c = self.server.deliver(&self.hd, req.payload_len)?;
-                self.acked.extend(c.message_id);
-                Some(c)
-            }
-            RequestKind::Read | RequestKind::Delete => {
-                let pick = traffic::pick(&mut self.chooser, self.server.message_count());
-                if req.kind == RequestKind::Read {
-                    self.server.mark_read(&self.hd, pick)?
-                } else {
-                    let c = self.server.delete(&self.hd, pick)?;
-                    if let Some(c) = &c {
-                        self.deleted.extend(c.message_id);
-                    }
-                    c
-                }
+        let commit = match self.transact(req) {
+            Ok(c) => c,
+            Err(e) => {
+                // Not acknowledged: the client keeps it and sends it again.
+                self.server_fault(t, e)?;
+                self.metrics.deliveries_deferred += 1;
+                self.deferred.push(req);
+                self.log.push(
+                    t,
+                    Actor::MailClients,
+                    EventKind::Deferred {
+                        request: req.kind,
+                        reason: Unavailable::Down,
+                    },
+                    None,
+                );
+                return Ok(());
             }
         };
         let Some(commit) = commit else {
             return Ok(());
         };
+        if req.kind == RequestKind::Deliver {
+            self.acked.extend(commit.message_id);
+        }
+        if req.kind == RequestKind::Delete {
+            self.deleted.extend(commit.message_id);
+        }
         self.record(t, req.kind, &commit)?;
         if self.server.needs_compaction() {
-            let c = self.server.compact(&self.hd)?;
+            let c = match self.server.compact(&self.hd) {
+                Ok(c) => c,
+                Err(e) => return self.server_fault(t, e),
+            };
             self.oracle
                 .commit(&self.server.image(&self.hd)?, c.generation, t, &c.touched);
             let live = self.live.clone();
@@ -516,6 +604,68 @@ impl World<'_> {
                 Some(&live),
             );
         }
+        Ok(())
+    }
+
+    /// One request as one transaction; `None` when there was nothing to do.
+    fn transact(&mut self, req: Pending) -> Result<Option<Commit>> {
+        match req.kind {
+            RequestKind::Deliver => self.server.deliver(&self.hd, req.payload_len).map(Some),
+            RequestKind::Read => {
+                let pick = traffic::pick(&mut self.chooser, self.server.message_count());
+                self.server.mark_read(&self.hd, pick)
+            }
+            RequestKind::Delete => {
+                let pick = traffic::pick(&mut self.chooser, self.server.message_count());
+                self.server.delete(&self.hd, pick)
+            }
+        }
+    }
+
+    /// An injected fault killed the server: its process is gone (its open
+    /// with it), the night records a crash, the administrator will restart
+    /// it. Errors that are not faults are returned.
+    fn server_fault(&mut self, t: SimTime, e: Error) -> Result<()> {
+        let reason = match &e {
+            Error::Crashed { sync, unsynced, .. } => format!(
+                "the process died at sync {sync}; the writes it had not synced were {}",
+                match unsynced {
+                    crate::volume::UnsyncedWrites::Keep => "kept",
+                    crate::volume::UnsyncedWrites::Drop => "dropped",
+                    crate::volume::UnsyncedWrites::Garble => "garbled",
+                }
+            ),
+            Error::VolumeIo { .. } | Error::DiskFull { .. } => {
+                let live = self.live.clone();
+                self.log.push(
+                    t,
+                    Actor::MailServer,
+                    EventKind::IoError {
+                        reason: e.to_string(),
+                    },
+                    Some(&live),
+                );
+                "it stopped rather than risk its data file after an I/O error".to_owned()
+            }
+            _ => return Err(e),
+        };
+        self.hd.close_all_of(&Owner::new(MailServer::OWNER));
+        self.server.crashed();
+        let live = self.live.clone();
+        self.log.push(
+            t,
+            Actor::MailServer,
+            EventKind::Crashed { reason },
+            Some(&live),
+        );
+        self.crashed = true;
+        // Whatever the file holds now is a state it held (until a restart).
+        let image = self.hd.contents(&self.live)?;
+        let generation =
+            datafile::read_header(&image).map_or(self.server.generation(), |h| h.generation);
+        self.oracle.commit_all(&image, generation);
+        self.back_up(t);
+        self.go_down(t, Unavailable::Down, false);
         Ok(())
     }
 
@@ -558,13 +708,15 @@ impl World<'_> {
         present.sort_unstable();
         self.deleted.sort_unstable();
         self.metrics.deliveries_acknowledged = self.acked.len() as u64;
-        self.metrics.messages_lost = self
+        let lost: Vec<u64> = self
             .acked
             .iter()
+            .copied()
             .filter(|id| {
                 self.deleted.binary_search(id).is_err() && present.binary_search(id).is_err()
             })
-            .count() as u64;
+            .collect();
+        self.metrics.messages_lost = lost.len() as u64;
         self.metrics.server_downtime =
             self.metrics.planned_downtime + self.metrics.unplanned_downtime;
         let o = self.opts;
@@ -580,6 +732,7 @@ impl World<'_> {
             timeline: self.log.events,
             nights: o.nights,
             events_processed: self.events_processed,
+            lost,
             behavior: o.conflict.map_or("kb", ConflictBehavior::as_str).to_owned(),
             snapshot: o.snapshot.name().to_owned(),
             open_files: o.open_files.as_str().to_owned(),
@@ -660,7 +813,9 @@ impl ServerControl for World<'_> {
         if self.server.state() != ServerState::Serving {
             return Ok(());
         }
-        self.server.stop(&self.hd)?;
+        if let Err(e) = self.server.stop(&self.hd) {
+            return self.server_fault(self.now, e);
+        }
         let (t, live) = (self.now, self.live.clone());
         self.log
             .push(t, Actor::MailServer, EventKind::PlannedStop, Some(&live));
@@ -673,7 +828,13 @@ impl ServerControl for World<'_> {
             return Ok(());
         }
         let t = self.now;
-        self.server.restart(&self.hd)?;
+        if self.outage.is_some_and(|o| !o.planned) {
+            // Down by a fault, not by the policy: the administrator's to restart.
+            return Ok(());
+        }
+        if let Err(e) = self.server.restart(&self.hd) {
+            return self.server_fault(t, e);
+        }
         self.log
             .push(t, Actor::MailServer, EventKind::PlannedStart, None);
         self.back_up(t);

@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub use content::{Content, PAGE_BYTES};
 pub use os::OsVolume;
 pub use path::VolumePath;
-pub use sim::SimVolume;
+pub use sim::{SimFaults, SimVolume, UnsyncedWrites};
 
 pub use content::CopyBuilder;
 pub(crate) use content::Stamper;

@@ -203,7 +203,7 @@ impl OsVolume {
     /// its holder sees no foreign access.
     pub fn snapshot(&self, handle: Handle) -> Result<FileSnapshot> {
         let (file, path, real, _) = self.file_of(handle)?;
-        let id = self.with_open(handle, |o| Ok(o.id.clone()))?;
+        let id = self.with_open(handle, |o| Ok(o.id))?;
         let reflinks = *self
             .reflinks
             .get_or_init(|| crate::real::reflink::supported(&self.root));
@@ -813,7 +813,7 @@ impl Volume for OsVolume {
         let result = if self.cow.is_idle() {
             write()
         } else {
-            let id = self.with_open(handle, |o| Ok(o.id.clone()))?;
+            let id = self.with_open(handle, |o| Ok(o.id))?;
             self.cow.write(&cow_key(&id), &file, offset, end, write)
         };
         result.map_err(|e| {
@@ -835,7 +835,7 @@ impl Volume for OsVolume {
         let result = if self.cow.is_idle() {
             truncate()
         } else {
-            let id = self.with_open(handle, |o| Ok(o.id.clone()))?;
+            let id = self.with_open(handle, |o| Ok(o.id))?;
             self.cow
                 .write(&cow_key(&id), &file, len_bytes, u64::MAX, truncate)
         };

@@ -53,6 +53,69 @@ struct State {
     now: SimTime,
     capacity_bytes: u64,
     used_bytes: u64,
+    faults: SimFaults,
+    /// Writes not yet synced, oldest first, while a crash is armed.
+    unsynced: Vec<Unsynced>,
+}
+
+/// A write not yet synced: enough to undo it or garble it.
+#[derive(Clone, Debug)]
+struct Unsynced {
+    file: usize,
+    offset: u64,
+    /// The bytes `[offset, offset + old.len())` held before the write.
+    old: Vec<u8>,
+    /// Bytes written (0 for a truncation).
+    written: u64,
+    /// The file's length before the write.
+    old_len: u64,
+}
+
+/// What becomes of writes not yet synced when the volume crashes (after
+/// SQLite's crash-test file system).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsyncedWrites {
+    /// They reached the disk after all.
+    Keep,
+    /// They never reached it: the file is as it was at its last sync.
+    Drop,
+    /// The bytes each one wrote are garbage.
+    Garble,
+}
+
+impl UnsyncedWrites {
+    /// The name used in scenario files: `keep`, `drop`, `garble`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnsyncedWrites::Keep => "keep",
+            UnsyncedWrites::Drop => "drop",
+            UnsyncedWrites::Garble => "garble",
+        }
+    }
+}
+
+/// Faults a simulated volume injects: counted over the volume's life, 1-based.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimFaults {
+    /// The nth `read_at` fails with an I/O error.
+    pub read_error_at: Option<u64>,
+    /// The nth `write_at` fails with an I/O error (nothing is written).
+    pub write_error_at: Option<u64>,
+    /// The nth `sync` crashes the volume's writer: it fails with
+    /// [`Error::Crashed`], and the writes not yet synced, on every file, are
+    /// kept, dropped or garbled.
+    pub crash_at_sync: Option<(u64, UnsyncedWrites)>,
+    reads: u64,
+    writes: u64,
+    syncs: u64,
+}
+
+impl SimFaults {
+    /// Reads, writes and syncs seen so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (self.reads, self.writes, self.syncs)
+    }
 }
 
 impl SimVolume {
@@ -69,8 +132,32 @@ impl SimVolume {
                 now: SimTime::ZERO,
                 capacity_bytes: u64::MAX,
                 used_bytes: 0,
+                faults: SimFaults::default(),
+                unsynced: Vec::new(),
             })),
         }
+    }
+
+    /// Arms faults (replacing any armed before; counts start again).
+    pub fn inject(&self, faults: SimFaults) {
+        let mut s = self.state.lock();
+        s.faults = SimFaults {
+            reads: 0,
+            writes: 0,
+            syncs: 0,
+            ..faults
+        };
+        s.unsynced.clear();
+    }
+
+    /// The faults armed, with the counts so far.
+    pub fn faults(&self) -> SimFaults {
+        self.state.lock().faults
+    }
+
+    /// Closes every open of `owner`, as when its process dies.
+    pub fn close_all_of(&self, owner: &Owner) {
+        self.state.lock().opens.retain(|o| o.owner != *owner);
     }
 
     /// Limits the volume to `capacity_bytes`; writes past it fail with
@@ -99,6 +186,8 @@ impl SimVolume {
                 now: s.now,
                 capacity_bytes: s.capacity_bytes,
                 used_bytes: s.used_bytes,
+                faults: SimFaults::default(),
+                unsynced: Vec::new(),
             })),
         }
     }
@@ -132,6 +221,54 @@ impl SimVolume {
 }
 
 impl State {
+    /// The crash: what was not synced is kept, undone or garbled.
+    fn crash(&mut self, what: UnsyncedWrites) {
+        let unsynced = std::mem::take(&mut self.unsynced);
+        match what {
+            UnsyncedWrites::Keep => {}
+            UnsyncedWrites::Drop => {
+                for u in unsynced.into_iter().rev() {
+                    let len = self.file(u.file).content.len_bytes();
+                    let State {
+                        files,
+                        stamper,
+                        used_bytes,
+                        ..
+                    } = self;
+                    let f = files[u.file].as_mut().expect("unsynced files are live");
+                    f.content.set_len(
+                        u.old_len.max(u.offset + u.old.len() as u64).min(u.old_len),
+                        stamper,
+                    );
+                    if !u.old.is_empty() {
+                        f.content.write_at(u.offset, &u.old, stamper);
+                    }
+                    *used_bytes = (*used_bytes + u.old_len).saturating_sub(len);
+                }
+            }
+            UnsyncedWrites::Garble => {
+                for u in unsynced {
+                    if u.written == 0 {
+                        continue;
+                    }
+                    // Deterministic garbage: the same crash garbles the same way.
+                    let mut x = u.offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let junk: Vec<u8> = (0..u.written)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x as u8
+                        })
+                        .collect();
+                    let State { files, stamper, .. } = self;
+                    let f = files[u.file].as_mut().expect("unsynced files are live");
+                    f.content.write_at(u.offset, &junk, stamper);
+                }
+            }
+        }
+    }
+
     fn file(&self, idx: usize) -> &FileNode {
         self.files[idx]
             .as_ref()
@@ -416,8 +553,16 @@ impl Volume for SimVolume {
     }
 
     fn read_at(&self, handle: Handle, offset: u64, len: u64) -> Result<Chunk> {
-        let s = self.state.lock();
-        let o = &s.opens[s.open_index(handle)?];
+        let mut s = self.state.lock();
+        let i = s.open_index(handle)?;
+        s.faults.reads += 1;
+        if s.faults.read_error_at == Some(s.faults.reads) {
+            return Err(Error::VolumeIo {
+                path: s.opens[i].path.clone(),
+                reason: "injected read error".to_owned(),
+            });
+        }
+        let o = &s.opens[i];
         if !o.access.reads() {
             return Err(Error::BadHandle);
         }
@@ -439,9 +584,29 @@ impl Volume for SimVolume {
         if !s.opens[i].access.writes() {
             return Err(Error::NotWritable { path });
         }
+        s.faults.writes += 1;
+        if s.faults.write_error_at == Some(s.faults.writes) {
+            return Err(Error::VolumeIo {
+                path,
+                reason: "injected write error".to_owned(),
+            });
+        }
         let old = s.file(file).content.len_bytes();
         let new = old.max(offset.saturating_add(data.len() as u64));
         s.grow(&path, old, new)?;
+        if s.faults.crash_at_sync.is_some() {
+            let content = &s.file(file).content;
+            let end = offset.saturating_add(data.len() as u64).min(old);
+            let mut before = vec![0; end.saturating_sub(offset) as usize];
+            let _ = crate::datafile::ReadAt::read_at(content, offset.min(end), &mut before);
+            s.unsynced.push(Unsynced {
+                file,
+                offset,
+                old: before,
+                written: data.len() as u64,
+                old_len: old,
+            });
+        }
         let State {
             files,
             stamper,
@@ -463,6 +628,18 @@ impl Volume for SimVolume {
         }
         let old = s.file(file).content.len_bytes();
         s.grow(&path, old, len_bytes)?;
+        if s.faults.crash_at_sync.is_some() {
+            let content = &s.file(file).content;
+            let mut before = vec![0; old.saturating_sub(len_bytes) as usize];
+            let _ = crate::datafile::ReadAt::read_at(content, len_bytes.min(old), &mut before);
+            s.unsynced.push(Unsynced {
+                file,
+                offset: len_bytes.min(old),
+                old: before,
+                written: 0,
+                old_len: old,
+            });
+        }
         let State {
             files,
             stamper,
@@ -476,8 +653,22 @@ impl Volume for SimVolume {
     }
 
     fn sync(&self, handle: Handle) -> Result<()> {
-        let s = self.state.lock();
-        s.open_index(handle).map(|_| ())
+        let mut s = self.state.lock();
+        let i = s.open_index(handle)?;
+        let (file, path) = (s.opens[i].file, s.opens[i].path.clone());
+        s.faults.syncs += 1;
+        if let Some((at, what)) = s.faults.crash_at_sync
+            && at == s.faults.syncs
+        {
+            s.crash(what);
+            return Err(Error::Crashed {
+                path,
+                sync: at,
+                unsynced: what,
+            });
+        }
+        s.unsynced.retain(|u| u.file != file);
+        Ok(())
     }
 
     fn image(&self, handle: Handle) -> Result<Content> {

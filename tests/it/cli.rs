@@ -616,3 +616,84 @@ fn snapshot_flags_are_checked() {
     assert_usage_error(&["run", "--requests-per-hour", "-5"]);
     assert_usage_error(&["run", "--requests-per-hour", "1000000"]);
 }
+
+#[test]
+fn the_real_file_subcommands_are_documented_and_checked() {
+    let help = stdout(&mailsim(&["--help"]));
+    for sub in ["serve", "backup", "verify"] {
+        assert!(help.contains(sub), "{sub}");
+        let o = mailsim(&[sub, "--help"]);
+        assert_eq!(o.status.code(), Some(0), "{sub}");
+        assert!(stdout(&o).contains("Exit status"), "{sub}");
+    }
+    let serve = stdout(&mailsim(&["serve", "--help"]));
+    for flag in [
+        "--dir",
+        "--on-conflict",
+        "--rate",
+        "--copy-aside-to",
+        "--copy-every",
+        "--keep",
+    ] {
+        assert!(serve.contains(flag), "{flag}");
+    }
+    let backup = stdout(&mailsim(&["backup", "--help"]));
+    for flag in [
+        "--dir",
+        "--to",
+        "--exclude-file",
+        "--exclude-folder",
+        "--exclude-glob",
+        "--open-files",
+        "--idle",
+        "--timeout",
+        "--retries",
+    ] {
+        assert!(backup.contains(flag), "{flag}");
+    }
+    assert!(stdout(&mailsim(&["run", "--help"])).contains("--real-scale"));
+
+    // Flags that make no sense are refused before anything runs.
+    assert_usage_error(&["run", "--real-scale", "100"]);
+    assert_usage_error(&["run", "--real", "/nonexistent/x", "--real-scale", "0"]);
+    assert_usage_error(&["serve"]);
+    assert_usage_error(&["serve", "--dir", "/nonexistent", "--rate", "0"]);
+    assert_usage_error(&["serve", "--dir", "/nonexistent", "--on-conflict", "panic"]);
+    assert_usage_error(&["serve", "--dir", "/nonexistent", "--copy-every", "1"]);
+    assert_usage_error(&["serve", "--dir", "/nonexistent", "--keep", "2"]);
+    assert_usage_error(&[
+        "serve",
+        "--dir",
+        "/nonexistent",
+        "--copy-aside-to",
+        "/nonexistent",
+        "--copy-every",
+        "-1",
+    ]);
+    assert_usage_error(&["backup", "--dir", "/nonexistent"]);
+    let err = assert_usage_error(&[
+        "backup",
+        "--dir",
+        "/nonexistent",
+        "--to",
+        "/nonexistent/a",
+        "--idle",
+        "5",
+    ]);
+    assert!(err.contains("wait-for-idle"), "{err}");
+    let err = assert_usage_error(&[
+        "backup",
+        "--dir",
+        "/nonexistent",
+        "--to",
+        "/nonexistent/a",
+        "--open-files",
+        "wait-for-idle",
+        "--retries",
+        "2",
+    ]);
+    assert!(err.contains("respect-locks"), "{err}");
+    assert_usage_error(&["backup", "--dir", "/x", "--to", "/y", "--exclude-glob", "["]);
+    assert_usage_error(&["verify"]);
+    assert_usage_error(&["verify", "/nonexistent/Microsoft Mail Data"]);
+}

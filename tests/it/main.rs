@@ -3,7 +3,11 @@
 mod api;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "proptest")]
+mod explore;
 mod kb_matrix;
+#[cfg(feature = "cli")]
+mod processes;
 mod properties;
 mod real;
 mod snapshots;
