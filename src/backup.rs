@@ -379,7 +379,24 @@ impl BackupClient {
                 }
                 Phase::Preparing => {
                     let path = self.plan[self.cursor].1.clone();
-                    match env.before_live_file(&path, now)? {
+                    let prepared = match env.before_live_file(&path, now) {
+                        Ok(p) => p,
+                        Err(e @ (Error::VolumeIo { .. } | Error::Io { .. })) => {
+                            // The policy could not read the file: skip it, say so.
+                            self.stats.files_failed += 1;
+                            env.log(
+                                now,
+                                EventKind::IoError {
+                                    reason: e.to_string(),
+                                },
+                                Some(&path),
+                            );
+                            self.next_file(env, now)?;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    match prepared {
                         Prepared::ReadLive => {
                             self.phase = Phase::Waiting {
                                 since: now,

@@ -271,13 +271,51 @@ impl MailServer {
         pick: u32,
         flag: RecordFlags,
     ) -> Result<Option<Commit>> {
+        match self.message_at(pick) {
+            Some(id) => self.set_flag_of(volume, id, flag),
+            None => Ok(None),
+        }
+    }
+
+    /// The id of the message `pick` chooses among those not deleted,
+    /// counting back from the newest (0 is the newest); `None` when there is
+    /// none.
+    pub fn message_at(&self, pick: u32) -> Option<u64> {
         if self.live.is_empty() {
+            return None;
+        }
+        let k = self.live.len() - 1 - pick as usize % self.live.len();
+        Some(self.records[self.live[k] as usize].id)
+    }
+
+    /// Marks message `id` read; `None` (nothing to commit) when it is not in
+    /// the file or is deleted.
+    pub fn mark_read_message(&mut self, volume: &dyn Volume, id: u64) -> Result<Option<Commit>> {
+        self.set_flag_of(volume, id, RecordFlags::READ)
+    }
+
+    /// Deletes message `id`; `None` (nothing to commit) when it is not in the
+    /// file or is already deleted.
+    pub fn delete_message(&mut self, volume: &dyn Volume, id: u64) -> Result<Option<Commit>> {
+        self.set_flag_of(volume, id, RecordFlags::DELETED)
+    }
+
+    fn set_flag_of(
+        &mut self,
+        volume: &dyn Volume,
+        id: u64,
+        flag: RecordFlags,
+    ) -> Result<Option<Commit>> {
+        let Ok(idx) = self.records.binary_search_by_key(&id, |r| r.id) else {
+            return Ok(None);
+        };
+        if self.records[idx].flags.contains(RecordFlags::DELETED) {
             return Ok(None);
         }
+        let Some(k) = self.live.iter().position(|&i| i as usize == idx) else {
+            return Ok(None);
+        };
         let h = self.held()?;
-        // Counted back from the newest message.
-        let k = self.live.len() - 1 - pick as usize % self.live.len();
-        let idx = self.live[k] as usize;
         let rec = self.records[idx];
         let flags = rec.flags.with(flag);
         // The header carries the update first; then the flag bytes.

@@ -1,5 +1,5 @@
-//! Flags shared by the subcommands that build a [`Scenario`] (`run` now,
-//! `sweep` later): conflict behavior, exclusions, open-file policy, nights,
+//! Flags shared by the subcommands that build a [`Scenario`] (`run` and
+//! `sweep`): conflict behavior, exclusions, open-file policy, nights,
 //! traffic, and the snapshot policy with its knobs.
 
 use std::fmt;
@@ -398,6 +398,19 @@ pub(super) fn valid_glob(pattern: &str) -> Result<String, String> {
 }
 
 impl ScenarioArgs {
+    /// The ids of every flag these args define, snapshot knobs included:
+    /// what `--scenario FILE` and `sweep --merge` conflict with.
+    ///
+    /// (Clap's derived group for this struct is empty, since it flattens
+    /// [`SnapshotArgs`], so the conflicts are added by id.)
+    pub fn ids() -> Vec<clap::Id> {
+        use clap::Args as _;
+        ScenarioArgs::augment_args(clap::Command::new("scenario"))
+            .get_arguments()
+            .map(|a| a.get_id().clone())
+            .collect()
+    }
+
     /// The scenario these flags describe (seed 0: the caller sets it).
     ///
     /// Several exclusions combine: a path is skipped when any of them says so.

@@ -14,13 +14,14 @@ mod backup;
 mod demo;
 mod run;
 mod serve;
+mod sweep;
 mod verify;
 
 use std::fmt;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
 
 use args::UsageError;
 
@@ -31,7 +32,7 @@ use args::UsageError;
     name = "mailsim",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  mailsim demo\n  mailsim run --seed 7\n  mailsim run --exclude-file \"Microsoft Mail Data\" --json\n  mailsim run --real /tmp/night --behavior shutdown\n  mailsim serve --dir /srv/mail &\n  mailsim backup --dir /srv/mail --to /backups/mail --open-files respect-locks\n  mailsim verify \"/srv/mail/Microsoft Mail Data\""
+    after_help = "Examples:\n  mailsim demo\n  mailsim run --seed 7\n  mailsim run --exclude-file \"Microsoft Mail Data\" --json\n  mailsim run --seed 7 --save night.json\n  mailsim run --scenario night.json\n  mailsim sweep --cases 10000 --behavior tolerate\n  mailsim sweep --cases 10000 --shard 1/4 --json > shard1.jsonl\n  mailsim run --real /tmp/night --behavior shutdown\n  mailsim serve --dir /srv/mail &\n  mailsim backup --dir /srv/mail --to /backups/mail --open-files respect-locks\n  mailsim verify \"/srv/mail/Microsoft Mail Data\""
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -45,6 +46,10 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Run the KB night under every remedy over many seeds and print a table.
     Demo(demo::DemoArgs),
+    /// Run many nights across threads (seeds S, S+1, …), check every
+    /// invariant, and sum up the outcomes; or merge shards' JSON lines.
+    // Boxed, as `Run`: it carries the scenario flags too.
+    Sweep(Box<sweep::SweepArgs>),
     /// Be the mail server for real: hold DIR/Microsoft Mail Data under an
     /// exclusive lock and deliver mail into it until stopped.
     Serve(serve::ServeArgs),
@@ -89,7 +94,9 @@ impl From<mailsim::Error> for CliError {
     fn from(e: mailsim::Error) -> CliError {
         match e {
             // A scenario the user described badly (`--nights 0`).
-            mailsim::Error::InvalidScenario { .. } => CliError::Usage(e.to_string()),
+            mailsim::Error::InvalidScenario { .. } | mailsim::Error::InvalidScenarioFile { .. } => {
+                CliError::Usage(e.to_string())
+            }
             _ => CliError::Runtime(e.to_string()),
         }
     }
@@ -111,10 +118,23 @@ impl From<io::Error> for CliError {
     }
 }
 
+/// The command line's definition: the derived one, plus the conflicts that
+/// are computed (every scenario flag against `run --scenario FILE` and
+/// `sweep --merge`).
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .mut_subcommand("run", run::command)
+        .mut_subcommand("sweep", sweep::command)
+}
+
 /// Parses the command line, runs the subcommand, and turns the result into
 /// an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
@@ -123,6 +143,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run::run(&a, &mut out),
         Command::Demo(a) => demo::run(&a, &mut out),
+        Command::Sweep(a) => sweep::run(&a, &mut out),
         Command::Serve(a) => serve::run(&a, &mut out),
         Command::Backup(a) => backup::run(&a, &mut out),
         Command::Verify(a) => verify::run(&a, &mut out),
@@ -167,8 +188,7 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
 }
 
 fn subcommand_names() -> Vec<String> {
-    use clap::CommandFactory;
-    Cli::command()
+    command()
         .get_subcommands()
         .map(|c| c.get_name().to_owned())
         .collect()
@@ -207,13 +227,14 @@ mod tests {
 
     #[test]
     fn the_command_is_well_formed() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
     fn clap_errors_fold_onto_one_line() {
-        let e = Cli::try_parse_from(["mailsim", "run", "--behavior", "x"]).unwrap_err();
+        let e = command()
+            .try_get_matches_from(["mailsim", "run", "--behavior", "x"])
+            .unwrap_err();
         let line = one_line(&e.render().to_string());
         assert!(!line.contains('\n'), "{line}");
         assert!(

@@ -1,5 +1,7 @@
 //! `mailsim run`: one scenario, narrated and summed up, or as JSON; with
-//! `--real DIR`, played on real files under DIR.
+//! `--real DIR`, played on real files under DIR; with `--scenario FILE`, the
+//! night a scenario file describes (replayed exactly when the file holds its
+//! choices). `--save FILE` writes the night just run as such a file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,7 +9,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use mailsim::demo::human_duration;
 use mailsim::report::{EventKind, Unavailable};
-use mailsim::{Event, Report, Verdict};
+use mailsim::sim::ScenarioFile;
+use mailsim::{Event, Report, Scenario, Verdict};
 
 use super::CliError;
 use super::args::ScenarioArgs;
@@ -18,6 +21,19 @@ pub struct RunArgs {
     /// Seed of the night's random choices (traffic, the KB reaction).
     #[arg(long, default_value_t = 0, value_name = "N")]
     seed: u64,
+
+    /// Run the scenario saved in FILE (a scenario file, JSON, as written by
+    /// --save), replaying its recorded choices exactly when it has them.
+    /// The file describes the whole night: flags that change the scenario
+    /// (--seed, --behavior, --snapshot, …) cannot be given with it.
+    #[arg(long = "scenario", value_name = "FILE", conflicts_with_all = ["seed", "real"])]
+    scenario_file: Option<PathBuf>,
+
+    /// Save the night just run to FILE as a scenario file with its choices,
+    /// so that `mailsim run --scenario FILE` replays it exactly. FILE is
+    /// replaced whole (written under a temporary name, then renamed).
+    #[arg(long, value_name = "FILE", conflicts_with = "real")]
+    save: Option<PathBuf>,
 
     #[command(flatten)]
     scenario: ScenarioArgs,
@@ -46,24 +62,106 @@ pub struct RunArgs {
     real_scale: u32,
 }
 
+/// The flags `--scenario FILE` cannot be combined with, besides its own
+/// (`--seed`, `--real`): every flag that describes a scenario.
+pub fn command(cmd: clap::Command) -> clap::Command {
+    cmd.mut_arg("scenario_file", |a| {
+        a.conflicts_with_all(ScenarioArgs::ids())
+    })
+}
+
 pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let scenario = args.scenario.scenario()?.seed(args.seed);
-    let report = match &args.real {
-        None => scenario.run()?,
-        Some(dir) => {
-            check_real_dir(dir)?;
-            scenario
-                .real_scale(args.real_scale)
-                .run_real(dir)
-                .map_err(|e| real_error(dir, e))?
+    let (scenario, report) = match &args.scenario_file {
+        Some(file) => {
+            let saved = read_scenario_file(file)?;
+            let report = saved.run()?;
+            (saved.scenario, report)
+        }
+        None => {
+            let scenario = args.scenario.scenario()?.seed(args.seed);
+            let report = match &args.real {
+                None => scenario.run()?,
+                Some(dir) => {
+                    check_real_dir(dir)?;
+                    scenario
+                        .clone()
+                        .real_scale(args.real_scale)
+                        .run_real(dir)
+                        .map_err(|e| real_error(dir, e))?
+                }
+            };
+            (scenario, report)
         }
     };
+    if let Some(file) = &args.save {
+        save(file, &scenario, &report)?;
+    }
     if args.json {
         writeln!(out, "{}", report.to_json())?;
     } else {
         write!(out, "{}", narrate(&report))?;
         writeln!(out)?;
         write!(out, "{}", summary(&report))?;
+    }
+    Ok(())
+}
+
+/// Reads and parses `--scenario FILE`: a missing or unreadable file, or one
+/// that is not a scenario file, is bad input (exit 2), named in one line.
+fn read_scenario_file(file: &Path) -> Result<ScenarioFile, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Usage(format!("--scenario {}: {e}", file.display())))?;
+    // The library's error names the key at fault (`scenario file:
+    // open_files.retries: invalid type …`).
+    Ok(Scenario::from_json(&text)?)
+}
+
+/// `--save FILE`: the night as a scenario file with its choices. It is
+/// serialized before anything is written, so a policy that a file cannot
+/// hold (one of the user's own) is bad input and leaves no file behind.
+fn save(file: &Path, scenario: &Scenario, report: &Report) -> Result<(), CliError> {
+    let text = scenario
+        .to_json(Some(report.choices()))
+        .map_err(|e| CliError::Usage(format!("--save {}: {e}", file.display())))?;
+    save_atomically(file, &text)
+}
+
+/// Writes `text` to `file` under a temporary name in the same directory,
+/// syncs it, and renames it into place, so that `file` is never seen half
+/// written. A path that cannot be a file (no such directory, a directory)
+/// is bad input; a failure while writing is a runtime failure.
+fn save_atomically(file: &Path, text: &str) -> Result<(), CliError> {
+    use std::io::ErrorKind;
+    let usage =
+        |e: &dyn std::fmt::Display| CliError::Usage(format!("--save {}: {e}", file.display()));
+    let name = file
+        .file_name()
+        .filter(|_| !file.as_os_str().to_string_lossy().ends_with('/'))
+        .ok_or_else(|| usage(&"not a file name"))?;
+    if std::fs::metadata(file).is_ok_and(|m| m.is_dir()) {
+        return Err(usage(&"is a directory"));
+    }
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let runtime = |e: std::io::Error| CliError::Runtime(format!("--save {}: {e}", file.display()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| match e.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::PermissionDenied => usage(&e),
+        _ => runtime(e),
+    })?;
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| f.write_all(b"\n"))
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(runtime(e));
     }
     Ok(())
 }
@@ -304,4 +402,46 @@ fn summary(report: &Report) -> String {
     let mut s = lines.join("\n");
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A policy of the user's own, which no scenario file can hold.
+    #[derive(Debug)]
+    struct MyExclusion;
+
+    impl mailsim::policy::ExclusionPolicy for MyExclusion {
+        fn excludes(&self, _: &mailsim::VolumePath) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn an_unsaveable_night_writes_nothing() {
+        let dir = std::env::temp_dir().join(format!("mailsim-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("night.json");
+        let scenario = Scenario::kb98097().exclusion(MyExclusion);
+        let report = scenario.run().unwrap();
+        let e = save(&file, &scenario, &report).unwrap_err();
+        assert!(
+            matches!(&e, CliError::Usage(m) if m.contains("exclusion")),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+
+        let scenario = Scenario::kb98097().seed(3);
+        let report = scenario.run().unwrap();
+        save(&file, &scenario, &report).unwrap();
+        let saved = Scenario::from_json(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(saved.run().unwrap().to_json(), report.to_json());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

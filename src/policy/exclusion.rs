@@ -159,6 +159,10 @@ impl ExclusionPolicy for ExcludeFile {
             }
         }
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }
 
 /// Excludes paths matching a shell-style pattern (`*`, `?`, `[...]`),

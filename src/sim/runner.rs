@@ -38,6 +38,9 @@ enum Action {
 struct Pending {
     kind: RequestKind,
     payload_len: u32,
+    /// The message a read or a deletion is about, once chosen: a client
+    /// that resends a request resends it about the same message.
+    target: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -247,115 +250,134 @@ impl World<'_> {
         let mut now = begins;
         let mut shutdown = false;
         let mut hang = false;
-        while let Some((t, action)) = self.pop() {
-            events += 1;
-            self.events_processed += 1;
-            if events > MAX_EVENTS_PER_NIGHT {
-                return Err(Error::invalid(
-                    "events",
-                    format!("night {} exceeds {MAX_EVENTS_PER_NIGHT} events", night + 1),
-                ));
-            }
-            now = t;
-            self.now = t;
-            self.set_now(t);
-            match action {
-                Action::Traffic => {
-                    let kind = traffic::request_kind(&mut self.chooser);
-                    let payload_len = if kind == RequestKind::Deliver {
-                        self.payload_len()
-                    } else {
-                        0
-                    };
-                    self.request(t, Pending { kind, payload_len })?;
-                    let next = t + self.gap();
-                    if next <= traffic_end {
-                        self.schedule(next, Action::Traffic);
-                    }
+        let mut visits = 0;
+        loop {
+            while let Some((t, action)) = self.pop() {
+                events += 1;
+                self.events_processed += 1;
+                if events > MAX_EVENTS_PER_NIGHT {
+                    return Err(Error::invalid(
+                        "events",
+                        format!("night {} exceeds {MAX_EVENTS_PER_NIGHT} events", night + 1),
+                    ));
                 }
-                Action::Backup => {
-                    self.backup_steps += 1;
-                    if self.backup_crash_at == Some(self.backup_steps) {
-                        backup.crash(self, t, "Retrospect Remote crashed mid-archive");
-                        backup_end = Some(t);
-                        self.with_session(|s, w| s.after_backup(w, false))?;
-                    } else {
-                        match backup.step(self, t)? {
-                            Step::At(next) => self.schedule(next, Action::Backup),
-                            Step::Done => {
-                                backup_end = Some(t);
-                                self.with_session(|s, w| s.after_backup(w, true))?;
+                now = t;
+                self.now = t;
+                self.set_now(t);
+                match action {
+                    Action::Traffic => {
+                        let kind = traffic::request_kind(&mut self.chooser);
+                        let payload_len = if kind == RequestKind::Deliver {
+                            self.payload_len()
+                        } else {
+                            0
+                        };
+                        self.request(
+                            t,
+                            Pending {
+                                kind,
+                                payload_len,
+                                target: None,
+                            },
+                        )?;
+                        let next = t + self.gap();
+                        if next <= traffic_end {
+                            self.schedule(next, Action::Traffic);
+                        }
+                    }
+                    Action::Backup => {
+                        self.backup_steps += 1;
+                        if self.backup_crash_at == Some(self.backup_steps) {
+                            backup.crash(self, t, "Retrospect Remote crashed mid-archive");
+                            backup_end = Some(t);
+                            self.with_session(|s, w| s.after_backup(w, false))?;
+                        } else {
+                            match backup.step(self, t)? {
+                                Step::At(next) => self.schedule(next, Action::Backup),
+                                Step::Done => {
+                                    backup_end = Some(t);
+                                    self.with_session(|s, w| s.after_backup(w, true))?;
+                                }
                             }
                         }
                     }
-                }
-                Action::Policy => {
-                    if let Next::Again(d) = self.with_session(|s, w| s.on_schedule(w))? {
-                        self.schedule(t + d, Action::Policy);
+                    Action::Policy => {
+                        if let Next::Again(d) = self.with_session(|s, w| s.on_schedule(w))? {
+                            self.schedule(t + d, Action::Policy);
+                        }
+                    }
+                    Action::Admin => {
+                        if let Some(out) = self.outage.filter(|o| !o.planned) {
+                            let after = t - out.since;
+                            self.log.push(
+                                t,
+                                Actor::Administrator,
+                                EventKind::Restarted {
+                                    was: out.why,
+                                    after,
+                                },
+                                None,
+                            );
+                            if let Err(e) = self.server.restart(&self.hd) {
+                                self.server_fault(t, e)?;
+                                continue;
+                            }
+                            if self.crashed {
+                                // Recovery may have repaired the file.
+                                let image = self.server.image(&self.hd)?;
+                                self.oracle.commit_all(&image, self.server.generation());
+                            }
+                            self.log.push(
+                                t,
+                                Actor::MailServer,
+                                EventKind::ServerStarted {
+                                    generation: self.server.generation(),
+                                    messages: self.server.message_count(),
+                                },
+                                Some(&self.live.clone()),
+                            );
+                            self.back_up(t);
+                            self.resend(t)?;
+                        }
+                    }
+                    Action::HangCheck(episode) => {
+                        if let Some(out) = self.outage.filter(|o| o.episode == episode) {
+                            // Hung for the whole threshold: a hang, whatever comes later.
+                            hang = true;
+                            self.log.push(
+                                t,
+                                Actor::MailServer,
+                                EventKind::HangDetected {
+                                    after: t - out.since,
+                                    chain: crate::report::hang_chain(
+                                        &self.live,
+                                        out.since,
+                                        self.deferred.len() as u64,
+                                        &self.last_opener,
+                                        admin,
+                                    ),
+                                },
+                                Some(&self.live.clone()),
+                            );
+                        }
                     }
                 }
-                Action::Admin => {
-                    if let Some(out) = self.outage.filter(|o| !o.planned) {
-                        let after = t - out.since;
-                        self.log.push(
-                            t,
-                            Actor::Administrator,
-                            EventKind::Restarted {
-                                was: out.why,
-                                after,
-                            },
-                            None,
-                        );
-                        if let Err(e) = self.server.restart(&self.hd) {
-                            self.server_fault(t, e)?;
-                            continue;
-                        }
-                        if self.crashed {
-                            // Recovery may have repaired the file.
-                            let image = self.server.image(&self.hd)?;
-                            self.oracle.commit_all(&image, self.server.generation());
-                        }
-                        self.log.push(
-                            t,
-                            Actor::MailServer,
-                            EventKind::ServerStarted {
-                                generation: self.server.generation(),
-                                messages: self.server.message_count(),
-                            },
-                            Some(&self.live.clone()),
-                        );
-                        self.back_up(t);
-                        self.resend(t)?;
-                    }
-                }
-                Action::HangCheck(episode) => {
-                    if let Some(out) = self.outage.filter(|o| o.episode == episode) {
-                        // Hung for the whole threshold: a hang, whatever comes later.
-                        hang = true;
-                        self.log.push(
-                            t,
-                            Actor::MailServer,
-                            EventKind::HangDetected {
-                                after: t - out.since,
-                                chain: crate::report::hang_chain(
-                                    &self.live,
-                                    out.since,
-                                    self.deferred.len() as u64,
-                                    &self.last_opener,
-                                    admin,
-                                ),
-                            },
-                            Some(&self.live.clone()),
-                        );
+                if let Some(by) = self.server.foreign_access(&self.hd)? {
+                    match self.conflict(t, by)? {
+                        ConflictBehavior::Shutdown => shutdown = true,
+                        ConflictBehavior::Hang | ConflictBehavior::Tolerate => {}
                     }
                 }
             }
-            if let Some(by) = self.server.foreign_access(&self.hd)? {
-                match self.conflict(t, by)? {
-                    ConflictBehavior::Shutdown => shutdown = true,
-                    ConflictBehavior::Hang | ConflictBehavior::Tolerate => {}
-                }
+            // The server went down after the administrator's visit: the
+            // administrator comes back once the night's work is over (a few
+            // times at most, if the restart itself fails).
+            if self.outage.is_some_and(|o| !o.planned) && visits < 3 {
+                visits += 1;
+                self.schedule(now.max(admin), Action::Admin);
+                continue;
             }
+            break;
         }
         let stats = backup.stats();
         self.metrics.files_archived += stats.files_archived;
@@ -556,8 +578,8 @@ impl World<'_> {
         Ok(())
     }
 
-    fn serve(&mut self, t: SimTime, req: Pending) -> Result<()> {
-        let commit = match self.transact(req) {
+    fn serve(&mut self, t: SimTime, mut req: Pending) -> Result<()> {
+        let commit = match self.transact(&mut req) {
             Ok(c) => c,
             Err(e) => {
                 // Not acknowledged: the client keeps it and sends it again.
@@ -582,9 +604,6 @@ impl World<'_> {
         if req.kind == RequestKind::Deliver {
             self.acked.extend(commit.message_id);
         }
-        if req.kind == RequestKind::Delete {
-            self.deleted.extend(commit.message_id);
-        }
         self.record(t, req.kind, &commit)?;
         if self.server.needs_compaction() {
             let c = match self.server.compact(&self.hd) {
@@ -608,17 +627,30 @@ impl World<'_> {
     }
 
     /// One request as one transaction; `None` when there was nothing to do.
-    fn transact(&mut self, req: Pending) -> Result<Option<Commit>> {
-        match req.kind {
-            RequestKind::Deliver => self.server.deliver(&self.hd, req.payload_len).map(Some),
-            RequestKind::Read => {
+    fn transact(&mut self, req: &mut Pending) -> Result<Option<Commit>> {
+        if req.kind == RequestKind::Deliver {
+            return self.server.deliver(&self.hd, req.payload_len).map(Some);
+        }
+        let target = match req.target {
+            Some(id) => id,
+            None => {
                 let pick = traffic::pick(&mut self.chooser, self.server.message_count());
-                self.server.mark_read(&self.hd, pick)
+                let Some(id) = self.server.message_at(pick) else {
+                    return Ok(None);
+                };
+                req.target = Some(id);
+                if req.kind == RequestKind::Delete {
+                    // From now on this message may be gone, acknowledged
+                    // or not: its owner asked.
+                    self.deleted.push(id);
+                }
+                id
             }
-            RequestKind::Delete => {
-                let pick = traffic::pick(&mut self.chooser, self.server.message_count());
-                self.server.delete(&self.hd, pick)
-            }
+        };
+        if req.kind == RequestKind::Read {
+            self.server.mark_read_message(&self.hd, target)
+        } else {
+            self.server.delete_message(&self.hd, target)
         }
     }
 

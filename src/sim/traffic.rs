@@ -18,17 +18,20 @@ pub(crate) fn during(night: u32, t: TimeOfDay) -> SimTime {
     SimTime::at(if evening { night } else { night + 1 }, t)
 }
 
-/// A gap between two arrivals: bursts of short gaps, some longer pauses, now
-/// and then a quiet spell; the mean is the configured rate's.
+/// A gap between two arrivals: bursts of short gaps, some longer pauses,
+/// now and then a quiet spell; the mean is the configured rate's. Choice 0
+/// is the longest gap, so that a record of zeros (what replay answers past a
+/// record's end) is a quiet night, the simplest one.
 pub(crate) fn gap(chooser: &mut Chooser, traffic: &Traffic) -> Duration {
     let mean_us = 3_600_000_000 / u64::from(traffic.requests_per_hour.max(1));
-    let (lo, hi) = match chooser.weighted(&[60, 30, 10]) {
-        0 => (mean_us * 3 / 100, mean_us * 44 / 100),
+    let (lo, hi) = match chooser.weighted(&[10, 30, 60]) {
+        0 => (mean_us * 176 / 100, mean_us * 880 / 100),
         1 => (mean_us * 44 / 100, mean_us * 176 / 100),
-        _ => (mean_us * 176 / 100, mean_us * 880 / 100),
+        _ => (mean_us * 3 / 100, mean_us * 44 / 100),
     };
     // Whole milliseconds keep choices small.
-    let ms = chooser.range(lo / 1000, hi / 1000);
+    let (lo, hi) = (lo / 1000, hi / 1000);
+    let ms = hi - (chooser.range(lo, hi) - lo);
     Duration::from_millis(ms.max(1))
 }
 

@@ -138,9 +138,151 @@ pub fn arb_faults() -> impl Strategy<Value = Vec<Fault>> {
 }
 
 /// A choice record: any sequence of numbers is a night (see
-/// [`Scenario::replay`]); proptest shrinks it to fewer, smaller choices.
-pub fn arb_choices() -> impl Strategy<Value = Choices> {
-    proptest::collection::vec(any::<u32>(), 0..2_500).prop_map(Choices)
+/// [`Scenario::replay`]). It shrinks the way choice records shrink well:
+/// first to the shortest prefix that still fails (the night's beginning
+/// kept, the rest answered 0), then each choice towards 0.
+pub fn arb_choices() -> ChoicesStrategy {
+    ChoicesStrategy { max_len: 2_500 }
+}
+
+/// The strategy of [`arb_choices`].
+#[derive(Clone, Copy, Debug)]
+pub struct ChoicesStrategy {
+    max_len: usize,
+}
+
+impl Strategy for ChoicesStrategy {
+    type Tree = ChoicesTree;
+    type Value = Choices;
+
+    fn new_tree(
+        &self,
+        runner: &mut proptest::test_runner::TestRunner,
+    ) -> proptest::strategy::NewTree<Self> {
+        use proptest::prelude::Rng as _;
+        let rng = runner.rng();
+        let len = (rng.next_u64() % (self.max_len as u64 + 1)) as usize;
+        let values: Vec<u32> = (0..len).map(|_| rng.next_u32()).collect();
+        Ok(ChoicesTree {
+            accepted: values.clone(),
+            candidate: values,
+            phase: Phase::Length { lo: 0, hi: len },
+            steps: 0,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Binary search for the shortest failing prefix: `hi` fails, below
+    /// `lo` nothing is known to fail.
+    Length {
+        lo: usize,
+        hi: usize,
+    },
+    /// Shrinking choice `i` towards 0.
+    Value {
+        i: usize,
+    },
+    Done,
+}
+
+/// The shrinking state of a choice record.
+#[derive(Clone, Debug)]
+pub struct ChoicesTree {
+    /// The smallest record known to fail.
+    accepted: Vec<u32>,
+    /// The record under test.
+    candidate: Vec<u32>,
+    phase: Phase,
+    steps: u32,
+}
+
+impl ChoicesTree {
+    const MAX_STEPS: u32 = 2_000;
+
+    fn propose(&mut self) -> bool {
+        loop {
+            if self.steps >= Self::MAX_STEPS {
+                self.phase = Phase::Done;
+            }
+            match self.phase {
+                Phase::Length { lo, hi } => {
+                    if lo >= hi {
+                        self.phase = Phase::Value { i: 0 };
+                        continue;
+                    }
+                    let mid = lo + (hi - lo) / 2;
+                    self.candidate = self.accepted[..mid].to_vec();
+                    self.steps += 1;
+                    return true;
+                }
+                Phase::Value { i } => {
+                    let Some(&v) = self.accepted.get(i) else {
+                        self.phase = Phase::Done;
+                        continue;
+                    };
+                    if v == 0 {
+                        self.phase = Phase::Value { i: i + 1 };
+                        continue;
+                    }
+                    self.candidate = self.accepted.clone();
+                    // Straight to 0 first; then halving.
+                    self.candidate[i] = if v > 1 && !self.steps.is_multiple_of(2) {
+                        v / 2
+                    } else {
+                        0
+                    };
+                    self.steps += 1;
+                    return true;
+                }
+                Phase::Done => return false,
+            }
+        }
+    }
+}
+
+impl proptest::strategy::ValueTree for ChoicesTree {
+    type Value = Choices;
+
+    fn current(&self) -> Choices {
+        Choices(self.candidate.clone())
+    }
+
+    /// The candidate still fails: keep it, and try something smaller.
+    fn simplify(&mut self) -> bool {
+        self.accepted.clone_from(&self.candidate);
+        if let Phase::Length { lo, .. } = self.phase {
+            self.phase = Phase::Length {
+                lo,
+                hi: self.accepted.len(),
+            };
+        }
+        self.propose()
+    }
+
+    /// The candidate passes: back to the last failing record, another try.
+    fn complicate(&mut self) -> bool {
+        match self.phase {
+            Phase::Length { hi, .. } => {
+                self.phase = Phase::Length {
+                    lo: self.candidate.len() + 1,
+                    hi,
+                };
+            }
+            Phase::Value { i } => {
+                // Halving this one failed too: move on.
+                if self.candidate[i] == 0 && self.accepted[i] > 1 && self.steps.is_multiple_of(2) {
+                    self.steps += 1;
+                } else {
+                    self.phase = Phase::Value { i: i + 1 };
+                }
+            }
+            Phase::Done => {}
+        }
+        self.candidate.clone_from(&self.accepted);
+        self.propose()
+    }
 }
 
 /// Whole scenarios: conflict behaviors, open-file policies, exclusions,

@@ -328,6 +328,42 @@ fn visited_state_counts_are_pinned() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
+/// Counts derived by hand, for sizes on both sides of the 64-bit keys.
+///
+/// Copy-on-write: W + 1 states before the open; while copying, a page
+/// position, the image's generation s and the transactions committed since
+/// (W + 1 - s choices): P (W + 1)(W + 2) / 2; W + 1 once archived. Stop
+/// server: the open freezes the generation, so (W + 1)(1 + P + 1). The KB
+/// draw: as stop server, twice, plus the server down or hung once the copy
+/// is archived: (W + 1)(2P + 5). Excluded: W + 1 before and after the backup.
+#[test]
+fn state_counts_follow_the_formulas() {
+    let tolerate = || with(Some(ConflictBehavior::Tolerate));
+    for (w, p) in [(3, 3), (8, 8), (100, 100), (520, 1), (600, 3)] {
+        let (w64, p64) = (u64::from(w), u64::from(p));
+        let cases = [
+            (
+                tolerate().snapshot(CopyOnWrite),
+                (w64 + 1) + p64 * (w64 + 1) * (w64 + 2) / 2 + (w64 + 1),
+            ),
+            (
+                tolerate().snapshot(StopServer::default()),
+                (w64 + 1) * (p64 + 2),
+            ),
+            (with(None).snapshot(LiveRead), (w64 + 1) * (2 * p64 + 5)),
+            (
+                tolerate().exclusion(ExcludeFile::new("Microsoft Mail Data")),
+                2 * (w64 + 1),
+            ),
+        ];
+        for (s, expected) in cases {
+            let e = explore(&s, Bounds::new(w, p)).unwrap();
+            assert!(e.complete);
+            assert_eq!(e.states, expected, "{s:?} {w}x{p}");
+        }
+    }
+}
+
 #[test]
 fn terminal_counts_are_pinned() {
     // Terminal states forget the path that led to them: what is left is the

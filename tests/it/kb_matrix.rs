@@ -87,13 +87,13 @@ fn no_remedy_and_tolerate_is_corrupted_for_most_seeds() {
 
 #[test]
 fn the_kb_preset_usually_shuts_down_and_sometimes_hangs() {
-    let mut counts = [0u32; 4];
+    let mut counts = [0u32; 5];
     for seed in 0..100 {
         let r = kb(seed).run().unwrap();
         counts[Outcome::ALL.iter().position(|&o| o == r.outcome()).unwrap()] += 1;
     }
     // Pinned for the preset's 0.9 probability of shutting down.
-    assert_eq!(counts, [0, 83, 17, 0]);
+    assert_eq!(counts, [0, 90, 10, 0, 0]);
     let all_hang: Vec<_> = (0..10)
         .map(|s| kb(s).kb_conflict(0.0).run().unwrap().outcome())
         .collect();
@@ -285,16 +285,16 @@ fn pinned_figures_for_seed_7() {
         .find(|e| matches!(e.kind, EventKind::ShutDown { .. }))
         .unwrap();
     assert_eq!(shutdown.time.to_string(), "01:20:05");
-    assert_eq!(shutdown.kind, EventKind::ShutDown { generation: 52_267 });
+    assert_eq!(shutdown.kind, EventKind::ShutDown { generation: 52_216 });
     assert_eq!(m.unplanned_downtime, Duration::from_micros(23_994_932_962));
-    assert_eq!(m.deliveries_acknowledged, 173);
-    assert_eq!(m.deliveries_deferred, 60);
+    assert_eq!(m.deliveries_acknowledged, 145);
+    assert_eq!(m.deliveries_deferred, 57);
     assert_eq!(
         m.recovery_point_age,
-        Some(Duration::from_micros(348_742_513))
+        Some(Duration::from_micros(345_624_396))
     );
     assert_eq!(m.files_archived, 29);
-    assert_eq!(m.bytes_archived, 26_414_768);
-    assert_eq!(r.timeline().len(), 455);
-    assert_eq!(r.choices().len(), 1637);
+    assert_eq!(m.bytes_archived, 26_361_760);
+    assert_eq!(r.timeline().len(), 398);
+    assert_eq!(r.choices().len(), 1367);
 }

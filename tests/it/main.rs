@@ -5,6 +5,9 @@ mod api;
 mod cli;
 #[cfg(feature = "proptest")]
 mod explore;
+mod faults;
+#[cfg(feature = "proptest")]
+mod harness;
 mod kb_matrix;
 #[cfg(feature = "cli")]
 mod processes;
@@ -12,3 +15,5 @@ mod properties;
 mod real;
 mod snapshots;
 mod support;
+#[cfg(feature = "cli")]
+mod sweep;
