@@ -16,13 +16,56 @@ use crate::volume::{Content, PAGE_BYTES};
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Oracle {
     /// Per page: (fingerprint, state from which the page held it).
-    pages: Vec<Vec<(u64, u64)>>,
+    pages: Vec<History>,
     /// (length in bytes, state from which the file had it).
     lens: Vec<(u64, u64)>,
     /// The data file's generation in each state, by state number. States
     /// are numbered in order; two states may share a generation (the file
     /// as a crash left it, and as the restart recovered it).
     generations: Vec<u64>,
+}
+
+/// One page's (fingerprint, first state) entries, in order. Most pages never
+/// change: their one entry lives inline, with no allocation.
+#[derive(Debug, Default, Clone)]
+struct History {
+    first: Option<(u64, u64)>,
+    rest: Vec<(u64, u64)>,
+}
+
+impl History {
+    fn one(fp: u64, state: u64) -> History {
+        History {
+            first: Some((fp, state)),
+            rest: Vec::new(),
+        }
+    }
+
+    fn last(&self) -> Option<(u64, u64)> {
+        self.rest.last().copied().or(self.first)
+    }
+
+    fn push(&mut self, e: (u64, u64)) {
+        if self.first.is_none() {
+            self.first = Some(e);
+        } else {
+            self.rest.push(e);
+        }
+    }
+
+    /// The states during which the page held `fp` (the last such stretch).
+    fn interval(&self, fp: u64) -> Option<Range<u64>> {
+        if let Some(i) = self.rest.iter().rposition(|e| e.0 == fp) {
+            let end = self.rest.get(i + 1).map_or(u64::MAX, |e| e.1);
+            return Some(self.rest[i].1..end);
+        }
+        let f = self.first.filter(|f| f.0 == fp)?;
+        Some(f.1..self.rest.first().map_or(u64::MAX, |e| e.1))
+    }
+
+    fn contains(&self, fp: u64) -> bool {
+        self.first.is_some_and(|f| f.0 == fp) || self.rest.iter().any(|e| e.0 == fp)
+    }
 }
 
 /// A fingerprint of a page's bytes, for contents whose pages carry no stamp
@@ -51,7 +94,10 @@ impl Oracle {
         generation: u64,
     ) -> Oracle {
         Oracle {
-            pages: fingerprints.into_iter().map(|f| vec![(f, 0)]).collect(),
+            pages: fingerprints
+                .into_iter()
+                .map(|f| History::one(f, 0))
+                .collect(),
             lens: vec![(len, 0)],
             generations: vec![generation],
         }
@@ -78,7 +124,7 @@ impl Oracle {
         self.generations.push(generation);
         for (p, fp) in changed {
             if p >= self.pages.len() {
-                self.pages.resize_with(p + 1, Vec::new);
+                self.pages.resize_with(p + 1, History::default);
             }
             let h = &mut self.pages[p];
             if h.last().map(|e| e.0) != Some(fp) {
@@ -117,12 +163,6 @@ impl Oracle {
         );
     }
 
-    fn interval(history: &[(u64, u64)], fp: u64) -> Option<Range<u64>> {
-        let i = history.iter().rposition(|e| e.0 == fp)?;
-        let end = history.get(i + 1).map_or(u64::MAX, |e| e.1);
-        Some(history[i].1..end)
-    }
-
     /// The generation of the state a copy of `len` bytes with page
     /// `fingerprints` equals, or `None` for a torn copy.
     pub(crate) fn judge_fingerprints(
@@ -143,7 +183,7 @@ impl Oracle {
         }
         let (mut lo, mut hi) = (0u64, u64::MAX);
         for (p, fp) in fingerprints.into_iter().enumerate() {
-            let r = Self::interval(self.pages.get(p)?, fp)?;
+            let r = self.pages.get(p)?.interval(fp)?;
             lo = lo.max(r.start);
             hi = hi.min(r.end);
             if lo >= hi {
@@ -167,9 +207,7 @@ impl Oracle {
 
     /// Whether page 0 of a copy has a fingerprint Mail Data's header page once had.
     pub(crate) fn recognizes_fingerprint(&self, first_page: u64) -> bool {
-        self.pages
-            .first()
-            .is_some_and(|h| h.iter().any(|e| e.0 == first_page))
+        self.pages.first().is_some_and(|h| h.contains(first_page))
     }
 
     /// Whether `copy` starts with a header page Mail Data once had.

@@ -128,7 +128,7 @@ impl MailServer {
                 return Err(e);
             }
         };
-        let (header, infos) = match datafile::scan(&image) {
+        let (header, infos) = match scan_memo(&image) {
             Ok(x) => x,
             Err(source) => {
                 let _ = volume.close(h);
@@ -312,7 +312,8 @@ impl MailServer {
         if self.records[idx].flags.contains(RecordFlags::DELETED) {
             return Ok(None);
         }
-        let Some(k) = self.live.iter().position(|&i| i as usize == idx) else {
+        // `live` holds record indices in file order.
+        let Ok(k) = self.live.binary_search(&(idx as u32)) else {
             return Ok(None);
         };
         let h = self.held()?;
@@ -529,4 +530,27 @@ impl MailServer {
     pub fn image(&self, volume: &dyn Volume) -> Result<Content> {
         volume.image(self.held()?)
     }
+}
+
+/// `datafile::scan`, remembered for the last image scanned on this thread.
+/// Contents are immutable and shared, so an image that is the very same
+/// shared contents (as every night's start from the preset is) scans alike.
+fn scan_memo(
+    image: &Content,
+) -> std::result::Result<(Header, Vec<datafile::RecordInfo>), datafile::VerifyError> {
+    type Memo = Option<(Content, Header, Vec<datafile::RecordInfo>)>;
+    thread_local! {
+        static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(hit) = MEMO.with(|m| {
+        m.borrow()
+            .as_ref()
+            .filter(|(c, _, _)| c.ptr_eq(image))
+            .map(|(_, h, r)| (*h, r.clone()))
+    }) {
+        return Ok(hit);
+    }
+    let (header, records) = datafile::scan(image)?;
+    MEMO.with(|m| *m.borrow_mut() = Some((image.clone(), header, records.clone())));
+    Ok((header, records))
 }

@@ -89,8 +89,7 @@ fn duration(field: &'static str, s: f64) -> Result<Duration> {
         .map_err(|_| Error::invalid(field, format!("{s} is not a duration in seconds")))
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Serialize)]
 struct FileDoc {
     schema: String,
     version: u32,
@@ -132,16 +131,16 @@ enum ExclusionDoc {
     Glob(String),
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "policy", rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Serialize)]
+#[serde(tag = "policy", rename_all = "kebab-case")]
 enum OpenFilesDoc {
     IgnoreLocks,
     RespectLocks { retries: u32, interval_s: f64 },
     WaitForIdle { idle_s: f64, timeout_s: f64 },
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "policy", rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Serialize)]
+#[serde(tag = "policy", rename_all = "kebab-case")]
 enum SnapshotDoc {
     Live,
     StopServer {
@@ -200,6 +199,269 @@ struct TrafficDoc {
 struct SpeedDoc {
     throughput_bytes_per_sec: u64,
     chunk_bytes: u64,
+}
+
+/// What a file reads: flat objects, so that an error names the key at
+/// fault (an internally tagged enum would hide it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIn {
+    schema: String,
+    version: u32,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    nights: Option<u32>,
+    #[serde(default)]
+    behavior: Option<String>,
+    #[serde(default)]
+    shutdown_probability: Option<f64>,
+    #[serde(default)]
+    exclusions: Option<Vec<ExclusionDoc>>,
+    #[serde(default)]
+    open_files: Option<OpenFilesIn>,
+    #[serde(default)]
+    snapshot: Option<SnapshotIn>,
+    #[serde(default)]
+    backup_at: Option<String>,
+    #[serde(default)]
+    admin_at: Option<String>,
+    #[serde(default)]
+    traffic: Option<TrafficDoc>,
+    #[serde(default)]
+    backup_speed: Option<SpeedDoc>,
+    #[serde(default)]
+    hang_threshold_s: Option<f64>,
+    #[serde(default)]
+    faults: Vec<Fault>,
+    #[serde(default)]
+    choices: Option<Choices>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenFilesIn {
+    policy: String,
+    #[serde(default)]
+    retries: Option<u32>,
+    #[serde(default)]
+    interval_s: Option<f64>,
+    #[serde(default)]
+    idle_s: Option<f64>,
+    #[serde(default)]
+    timeout_s: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SnapshotIn {
+    policy: String,
+    #[serde(default)]
+    restart_after_file: Option<bool>,
+    #[serde(default)]
+    at: Option<String>,
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default)]
+    keep: Option<u32>,
+    #[serde(default)]
+    disk_bytes_per_sec: Option<u64>,
+    #[serde(default)]
+    not_loaded_on: Option<Vec<u32>>,
+    #[serde(default)]
+    freeze_timeout_s: Option<f64>,
+    #[serde(default)]
+    hold_writes_limit_s: Option<f64>,
+    #[serde(default)]
+    freeze_time_s: Option<f64>,
+    #[serde(default)]
+    snapshot_time_s: Option<f64>,
+    #[serde(default)]
+    retries: Option<u32>,
+    #[serde(default)]
+    retry_interval_s: Option<f64>,
+    #[serde(default)]
+    writer_vetoes: Option<bool>,
+    #[serde(default)]
+    pages_per_step: Option<u64>,
+    #[serde(default)]
+    step_interval_s: Option<f64>,
+    #[serde(default)]
+    max_restarts: Option<u32>,
+}
+
+fn file_error(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidScenarioFile {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Refuses knobs that belong to another policy than the one named.
+fn only(section: &str, policy: &str, given: &[(&str, bool)], allowed: &[&str]) -> Result<()> {
+    for (name, present) in given {
+        if *present && !allowed.contains(name) {
+            return Err(file_error(
+                &format!("{section}.{name}"),
+                format!("not a setting of the {policy:?} policy"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl OpenFilesIn {
+    fn into_doc(self) -> Result<OpenFilesDoc> {
+        let given = [
+            ("retries", self.retries.is_some()),
+            ("interval_s", self.interval_s.is_some()),
+            ("idle_s", self.idle_s.is_some()),
+            ("timeout_s", self.timeout_s.is_some()),
+        ];
+        let need = |name: &str, v: Option<f64>| {
+            v.ok_or_else(|| file_error(&format!("open_files.{name}"), "missing"))
+        };
+        Ok(match self.policy.as_str() {
+            "ignore-locks" => {
+                only("open_files", &self.policy, &given, &[])?;
+                OpenFilesDoc::IgnoreLocks
+            }
+            "respect-locks" => {
+                only(
+                    "open_files",
+                    &self.policy,
+                    &given,
+                    &["retries", "interval_s"],
+                )?;
+                OpenFilesDoc::RespectLocks {
+                    retries: self
+                        .retries
+                        .ok_or_else(|| file_error("open_files.retries", "missing"))?,
+                    interval_s: need("interval_s", self.interval_s)?,
+                }
+            }
+            "wait-for-idle" => {
+                only("open_files", &self.policy, &given, &["idle_s", "timeout_s"])?;
+                OpenFilesDoc::WaitForIdle {
+                    idle_s: need("idle_s", self.idle_s)?,
+                    timeout_s: need("timeout_s", self.timeout_s)?,
+                }
+            }
+            other => {
+                return Err(file_error(
+                    "open_files.policy",
+                    format!("{other:?} is not one of ignore-locks, respect-locks, wait-for-idle"),
+                ));
+            }
+        })
+    }
+}
+
+impl SnapshotIn {
+    fn into_doc(self) -> Result<SnapshotDoc> {
+        let given = [
+            ("restart_after_file", self.restart_after_file.is_some()),
+            ("at", self.at.is_some()),
+            ("destination", self.destination.is_some()),
+            ("keep", self.keep.is_some()),
+            ("disk_bytes_per_sec", self.disk_bytes_per_sec.is_some()),
+            ("not_loaded_on", self.not_loaded_on.is_some()),
+            ("freeze_timeout_s", self.freeze_timeout_s.is_some()),
+            ("hold_writes_limit_s", self.hold_writes_limit_s.is_some()),
+            ("freeze_time_s", self.freeze_time_s.is_some()),
+            ("snapshot_time_s", self.snapshot_time_s.is_some()),
+            ("retries", self.retries.is_some()),
+            ("retry_interval_s", self.retry_interval_s.is_some()),
+            ("writer_vetoes", self.writer_vetoes.is_some()),
+            ("pages_per_step", self.pages_per_step.is_some()),
+            ("step_interval_s", self.step_interval_s.is_some()),
+            ("max_restarts", self.max_restarts.is_some()),
+        ];
+        let p = self.policy.as_str();
+        Ok(match p {
+            "live" => {
+                only("snapshot", p, &given, &[])?;
+                SnapshotDoc::Live
+            }
+            "stop-server" => {
+                only("snapshot", p, &given, &["restart_after_file"])?;
+                SnapshotDoc::StopServer {
+                    restart_after_file: self.restart_after_file.unwrap_or(false),
+                }
+            }
+            "scheduled-copy" => {
+                only(
+                    "snapshot",
+                    p,
+                    &given,
+                    &[
+                        "at",
+                        "destination",
+                        "keep",
+                        "disk_bytes_per_sec",
+                        "not_loaded_on",
+                    ],
+                )?;
+                SnapshotDoc::ScheduledCopy {
+                    at: self.at,
+                    destination: self.destination,
+                    keep: self.keep,
+                    disk_bytes_per_sec: self.disk_bytes_per_sec,
+                    not_loaded_on: self.not_loaded_on.unwrap_or_default(),
+                }
+            }
+            "copy-on-write" => {
+                only("snapshot", p, &given, &[])?;
+                SnapshotDoc::CopyOnWrite
+            }
+            "freeze-thaw" => {
+                only(
+                    "snapshot",
+                    p,
+                    &given,
+                    &[
+                        "freeze_timeout_s",
+                        "hold_writes_limit_s",
+                        "freeze_time_s",
+                        "snapshot_time_s",
+                        "retries",
+                        "retry_interval_s",
+                        "writer_vetoes",
+                    ],
+                )?;
+                SnapshotDoc::FreezeThaw {
+                    freeze_timeout_s: self.freeze_timeout_s,
+                    hold_writes_limit_s: self.hold_writes_limit_s,
+                    freeze_time_s: self.freeze_time_s,
+                    snapshot_time_s: self.snapshot_time_s,
+                    retries: self.retries,
+                    retry_interval_s: self.retry_interval_s,
+                    writer_vetoes: self.writer_vetoes.unwrap_or(false),
+                }
+            }
+            "online-copy" => {
+                only(
+                    "snapshot",
+                    p,
+                    &given,
+                    &["pages_per_step", "step_interval_s", "max_restarts"],
+                )?;
+                SnapshotDoc::OnlineCopy {
+                    pages_per_step: self.pages_per_step,
+                    step_interval_s: self.step_interval_s,
+                    max_restarts: self.max_restarts,
+                }
+            }
+            other => {
+                return Err(file_error(
+                    "snapshot.policy",
+                    format!(
+                        "{other:?} is not one of live, stop-server, scheduled-copy, copy-on-write, freeze-thaw, online-copy"
+                    ),
+                ));
+            }
+        })
+    }
 }
 
 fn exclusions_of(p: &Arc<dyn ExclusionPolicy>, out: &mut Vec<ExclusionDoc>) -> Result<()> {
@@ -336,7 +598,7 @@ impl Scenario {
     /// [`Error::InvalidScenario`] naming the key at fault.
     pub fn from_json(text: &str) -> Result<ScenarioFile> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let doc: FileDoc = serde_path_to_error::deserialize(de).map_err(|e| {
+        let doc: FileIn = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let reason = inner.to_string();
@@ -397,7 +659,7 @@ impl Scenario {
             o.exclusion = Arc::new(any);
         }
         if let Some(of) = doc.open_files {
-            o.open_files = match of {
+            o.open_files = match of.into_doc()? {
                 OpenFilesDoc::IgnoreLocks => OpenFilePolicy::IgnoreLocks,
                 OpenFilesDoc::RespectLocks {
                     retries,
@@ -413,7 +675,7 @@ impl Scenario {
             };
         }
         if let Some(snap) = doc.snapshot {
-            o.snapshot = snapshot_from(snap)?;
+            o.snapshot = snapshot_from(snap.into_doc()?)?;
         }
         if let Some(t) = doc.backup_at {
             o.backup_at = time("backup_at", &t)?;

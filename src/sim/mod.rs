@@ -264,7 +264,9 @@ impl Scenario {
         self.opts.open_files
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the scenario's settings without running it: the error a run
+    /// would give for them, naming the setting at fault.
+    pub fn validate(&self) -> Result<()> {
         let o = &self.opts;
         if !(0.0..=1.0).contains(&o.shutdown_probability) {
             return Err(Error::invalid(

@@ -754,7 +754,9 @@ impl World<'_> {
         let o = self.opts;
         // Steps narrate what they finish at the time it finishes, which may
         // be after other events were logged: put the narration in time order.
-        self.log.events.sort_by_key(|e| e.time);
+        if !self.log.events.is_sorted_by_key(|e| e.time) {
+            self.log.events.sort_by_key(|e| e.time);
+        }
         Ok(Report {
             outcome: self.outcome,
             seed: o.seed,

@@ -19,14 +19,16 @@ pub const PAGE_BYTES: usize = 4096;
 #[derive(Clone)]
 pub(crate) struct Page {
     pub(crate) stamp: u64,
-    pub(crate) bytes: [u8; PAGE_BYTES],
+    /// Boxed, so that a fresh page is one zeroed allocation and an `Arc`
+    /// of it moves a pointer, not four kilobytes.
+    pub(crate) bytes: Box<[u8; PAGE_BYTES]>,
 }
 
 impl Page {
     fn zeroed(stamp: u64) -> Arc<Page> {
         Arc::new(Page {
             stamp,
-            bytes: [0; PAGE_BYTES],
+            bytes: Box::new([0; PAGE_BYTES]),
         })
     }
 }
@@ -106,7 +108,7 @@ impl Content {
         let mut stamper = Stamper::new();
         (0..count)
             .map(|i| {
-                let mut bytes = [0u8; PAGE_BYTES];
+                let mut bytes = Box::new([0u8; PAGE_BYTES]);
                 for (j, b) in bytes.iter_mut().enumerate() {
                     *b = (j as u8)
                         .wrapping_mul(31)

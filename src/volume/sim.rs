@@ -45,7 +45,8 @@ struct Open {
 }
 
 struct State {
-    tree: BTreeMap<Vec<String>, Node>,
+    /// Shared between forks until one of them changes it.
+    tree: Arc<BTreeMap<Vec<String>, Node>>,
     files: Vec<Option<FileNode>>,
     opens: Vec<Open>,
     next_handle: u64,
@@ -124,7 +125,7 @@ impl SimVolume {
         SimVolume {
             name: Arc::from(name),
             state: Arc::new(Mutex::new(State {
-                tree: BTreeMap::new(),
+                tree: Arc::new(BTreeMap::new()),
                 files: Vec::new(),
                 opens: Vec::new(),
                 next_handle: 1,
@@ -178,7 +179,7 @@ impl SimVolume {
         SimVolume {
             name: Arc::clone(&self.name),
             state: Arc::new(Mutex::new(State {
-                tree: s.tree.clone(),
+                tree: Arc::clone(&s.tree),
                 files: s.files.clone(),
                 opens: Vec::new(),
                 next_handle: 1,
@@ -317,15 +318,22 @@ impl State {
     }
 
     fn grow(&mut self, path: &VolumePath, old: u64, new: u64) -> Result<()> {
+        self.grow_by(old, new)
+            .map_err(|(needed_bytes, available_bytes)| Error::DiskFull {
+                path: path.clone(),
+                needed_bytes,
+                available_bytes,
+            })
+    }
+
+    /// Accounts for a file going from `old` to `new` bytes; on a full
+    /// volume, (bytes needed, bytes available).
+    fn grow_by(&mut self, old: u64, new: u64) -> std::result::Result<(), (u64, u64)> {
         if new > old {
             let need = new - old;
             let avail = self.capacity_bytes.saturating_sub(self.used_bytes);
             if need > avail {
-                return Err(Error::DiskFull {
-                    path: path.clone(),
-                    needed_bytes: need,
-                    available_bytes: avail,
-                });
+                return Err((need, avail));
             }
             self.used_bytes += need;
         } else {
@@ -417,7 +425,7 @@ impl Volume for SimVolume {
                     });
                 }
                 None => {
-                    s.tree.insert(comps[..depth].to_vec(), Node::Folder);
+                    Arc::make_mut(&mut s.tree).insert(comps[..depth].to_vec(), Node::Folder);
                 }
             }
         }
@@ -447,7 +455,7 @@ impl Volume for SimVolume {
                     content,
                     modified: now,
                 }));
-                s.tree.insert(path.components().to_vec(), Node::File(idx));
+                Arc::make_mut(&mut s.tree).insert(path.components().to_vec(), Node::File(idx));
                 Ok(())
             }
         }
@@ -465,7 +473,7 @@ impl Volume for SimVolume {
         }
         let len = s.file(idx).content.len_bytes();
         s.used_bytes -= len;
-        s.tree.remove(path.components());
+        Arc::make_mut(&mut s.tree).remove(path.components());
         s.files[idx] = None;
         Ok(())
     }
@@ -494,8 +502,8 @@ impl Volume for SimVolume {
             }
             None => {}
         }
-        s.tree.remove(from.components());
-        s.tree.insert(to.components().to_vec(), Node::File(idx));
+        Arc::make_mut(&mut s.tree).remove(from.components());
+        Arc::make_mut(&mut s.tree).insert(to.components().to_vec(), Node::File(idx));
         for o in s.opens.iter_mut().filter(|o| o.file == idx) {
             o.path = to.clone();
         }
@@ -580,20 +588,29 @@ impl Volume for SimVolume {
     fn write_at(&self, handle: Handle, offset: u64, data: &[u8]) -> Result<()> {
         let mut s = self.state.lock();
         let i = s.open_index(handle)?;
-        let (file, path) = (s.opens[i].file, s.opens[i].path.clone());
+        let file = s.opens[i].file;
+        // The path is cloned on error paths only: this is the hot path.
         if !s.opens[i].access.writes() {
-            return Err(Error::NotWritable { path });
+            return Err(Error::NotWritable {
+                path: s.opens[i].path.clone(),
+            });
         }
         s.faults.writes += 1;
         if s.faults.write_error_at == Some(s.faults.writes) {
             return Err(Error::VolumeIo {
-                path,
+                path: s.opens[i].path.clone(),
                 reason: "injected write error".to_owned(),
             });
         }
         let old = s.file(file).content.len_bytes();
         let new = old.max(offset.saturating_add(data.len() as u64));
-        s.grow(&path, old, new)?;
+        if let Err((needed_bytes, available_bytes)) = s.grow_by(old, new) {
+            return Err(Error::DiskFull {
+                path: s.opens[i].path.clone(),
+                needed_bytes,
+                available_bytes,
+            });
+        }
         if s.faults.crash_at_sync.is_some() {
             let content = &s.file(file).content;
             let end = offset.saturating_add(data.len() as u64).min(old);
@@ -655,14 +672,14 @@ impl Volume for SimVolume {
     fn sync(&self, handle: Handle) -> Result<()> {
         let mut s = self.state.lock();
         let i = s.open_index(handle)?;
-        let (file, path) = (s.opens[i].file, s.opens[i].path.clone());
+        let file = s.opens[i].file;
         s.faults.syncs += 1;
         if let Some((at, what)) = s.faults.crash_at_sync
             && at == s.faults.syncs
         {
             s.crash(what);
             return Err(Error::Crashed {
-                path,
+                path: s.opens[i].path.clone(),
                 sync: at,
                 unsynced: what,
             });

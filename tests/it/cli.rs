@@ -697,3 +697,160 @@ fn the_real_file_subcommands_are_documented_and_checked() {
     assert_usage_error(&["verify"]);
     assert_usage_error(&["verify", "/nonexistent/Microsoft Mail Data"]);
 }
+
+#[test]
+fn a_saved_night_replays_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("night.json");
+    let file = file.to_str().expect("a UTF-8 path");
+    for args in [
+        &["--seed", "7"][..],
+        &[
+            "--seed",
+            "3",
+            "--behavior",
+            "tolerate",
+            "--requests-per-hour",
+            "2000",
+        ],
+        &[
+            "--seed",
+            "1",
+            "--nights",
+            "2",
+            "--snapshot",
+            "scheduled-copy",
+        ],
+        &[
+            "--exclude-folder",
+            "System Folder",
+            "--open-files",
+            "respect-locks",
+        ],
+    ] {
+        let mut first = vec!["run", "--json", "--save", file];
+        first.extend_from_slice(args);
+        let original = mailsim(&first);
+        assert_eq!(original.status.code(), Some(0), "{}", stderr(&original));
+        let saved: Value =
+            serde_json::from_str(&std::fs::read_to_string(file).expect("--save writes the file"))
+                .expect("a scenario file is JSON");
+        assert_eq!(saved["schema"], "mailsim-scenario");
+        assert!(saved["choices"].is_array(), "{saved}");
+
+        let replayed = mailsim(&["run", "--scenario", file, "--json"]);
+        assert_eq!(replayed.status.code(), Some(0), "{}", stderr(&replayed));
+        assert!(replayed.stderr.is_empty(), "{}", stderr(&replayed));
+        assert_eq!(stdout(&replayed), stdout(&original), "{args:?}");
+
+        // The narrated form works from a file too.
+        let told = mailsim(&["run", "--scenario", file]);
+        assert_eq!(told.status.code(), Some(0), "{}", stderr(&told));
+        assert!(stdout(&told).contains("Outcome:"));
+    }
+    // Nothing but the file itself is left in the directory.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["night.json"]);
+
+    // Re-saving a replayed night gives the same file.
+    let again = dir.path().join("again.json");
+    let again = again.to_str().unwrap();
+    let o = mailsim(&["run", "--scenario", file, "--save", again]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(file).unwrap(),
+        std::fs::read_to_string(again).unwrap()
+    );
+}
+
+#[test]
+fn a_scenario_file_without_choices_runs_from_its_seed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("s.json");
+    std::fs::write(
+        &file,
+        r#"{"schema":"mailsim-scenario","version":1,"seed":5,"behavior":"shutdown"}"#,
+    )
+    .unwrap();
+    let o = mailsim(&["run", "--scenario", file.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        stdout(&mailsim(&[
+            "run",
+            "--seed",
+            "5",
+            "--behavior",
+            "shutdown",
+            "--json"
+        ]))
+    );
+}
+
+#[test]
+fn bad_scenario_files_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let write = |name: &str, text: &str| -> String {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let bad_type = write(
+        "type.json",
+        r#"{"schema":"mailsim-scenario","version":1,"open_files":{"policy":"respect-locks","retries":"x","interval_s":1}}"#,
+    );
+    let err = assert_usage_error(&["run", "--scenario", &bad_type]);
+    assert!(err.contains("open_files.retries"), "{err}");
+
+    let unknown = write(
+        "unknown.json",
+        r#"{"schema":"mailsim-scenario","version":1,"frobnicate":true}"#,
+    );
+    let err = assert_usage_error(&["run", "--scenario", &unknown, "--json"]);
+    assert!(err.contains("frobnicate"), "{err}");
+
+    let version = write(
+        "version.json",
+        r#"{"schema":"mailsim-scenario","version":99}"#,
+    );
+    let err = assert_usage_error(&["run", "--scenario", &version]);
+    assert!(err.contains("version"), "{err}");
+
+    let not_json = write("not.json", "nights = 2\n");
+    assert_usage_error(&["run", "--scenario", &not_json]);
+
+    let missing = dir.path().join("missing.json");
+    let err = assert_usage_error(&["run", "--scenario", missing.to_str().unwrap()]);
+    assert!(err.contains("missing.json"), "{err}");
+    assert_usage_error(&["run", "--scenario", dir.path().to_str().unwrap()]);
+}
+
+#[test]
+fn scenario_flags_do_not_mix_with_a_scenario_file() {
+    for flags in [
+        &["--seed", "3"][..],
+        &["--behavior", "hang"],
+        &["--exclude-file", "Microsoft Mail Data"],
+        &["--nights", "2"],
+        &["--snapshot", "copy-on-write"],
+        &["--keep", "2"],
+        &["--real", "/tmp/x"],
+    ] {
+        let mut args = vec!["run", "--scenario", "night.json"];
+        args.extend_from_slice(flags);
+        let err = assert_usage_error(&args);
+        assert!(
+            err.contains("--scenario") && err.contains(flags[0]),
+            "{err}"
+        );
+    }
+    assert_usage_error(&["run", "--save", "night.json", "--real", "/tmp/x"]);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let nowhere = dir.path().join("no").join("such").join("dir.json");
+    let err = assert_usage_error(&["run", "--save", nowhere.to_str().unwrap()]);
+    assert!(err.contains("--save"), "{err}");
+    assert_usage_error(&["run", "--save", dir.path().to_str().unwrap()]);
+}
