@@ -312,7 +312,7 @@ impl fmt::Display for WaitLink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} waits for {}, held by {} since {}",
+            "{} waiting for {}, held by {} since {}",
             self.waiter, self.resource, self.holder, self.since
         )
     }

@@ -260,24 +260,26 @@ pub(crate) fn hang_chain(
     let mut chain = Vec::new();
     if deferred > 0 {
         chain.push(WaitLink {
-            waiter: "Mail clients".to_owned(),
-            resource: format!("answers to {deferred} deferred requests"),
+            waiter: "mail clients".to_owned(),
+            resource: format!(
+                "answers to {deferred} deferred request{}",
+                if deferred == 1 { "" } else { "s" }
+            ),
             holder: "the Mail Server".to_owned(),
             since: hung_since,
         });
     }
+    let who = if opened_by.is_empty() { "another process" } else { opened_by };
     chain.push(WaitLink {
         waiter: "the Mail Server".to_owned(),
-        resource: format!(
-            "nothing (it stopped answering when {opened_by} opened its data file), still holding {live} for reading and writing, denying writers,"
-        ),
-        holder: "itself".to_owned(),
+        resource: format!("nothing (it stopped answering when {who} opened its data file)"),
+        holder: format!("itself, still holding {live} for reading and writing"),
         since: hung_since,
     });
     chain.push(WaitLink {
         waiter: format!("{live}"),
-        resource: format!("a restart by the administrator at {admin_at}"),
-        holder: "the hung Mail Server".to_owned(),
+        resource: "its holder to let go".to_owned(),
+        holder: format!("the hung Mail Server until the administrator restarts it at {admin_at}"),
         since: hung_since,
     });
     chain
