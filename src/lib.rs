@@ -2,19 +2,20 @@
 //!
 //! A mail server keeps its data file open; a backup program comes by at night
 //! and reads it. mailsim simulates — and, on real files with real locks,
-//! reproduces — what happens next.
+//! reproduces — what happens next, and what each cure costs.
 //!
 //! ## The problem
 //!
 //! Microsoft KB Q98097: Microsoft Mail for AppleTalk Networks 3.1 keeps
 //! "Microsoft Mail Data" open for reading and writing while it runs. When
-//! Retrospect Remote archives that file, Mail notices another process opening
-//! it and *usually* shuts the server down to prevent corruption; sometimes it
-//! stops responding (hangs) instead. Either way mail stops until the
-//! administrator comes in. The article's cures: exclude the System Folder or
-//! the Extensions folder, or Microsoft Mail Data itself, from the backup; make
-//! sure the server is not running during the backup; or let the MS Mail Backup
-//! control panel copy the data file aside at midnight and archive the copy.
+//! Retrospect Remote archives the server's disk at night, it opens that file
+//! too. Mail notices another process opening its data file and *usually*
+//! shuts the server down to prevent corruption; sometimes it stops responding
+//! (hangs) instead. Either way nobody gets mail until the administrator comes
+//! in. The article's cures: exclude the System Folder or the Extensions folder
+//! from the backup, or Microsoft Mail Data itself; make sure the server is not
+//! running during the backup; or let the MS Mail Backup control panel copy the
+//! data file to another volume at midnight, and archive that copy instead.
 //!
 //! ## A night
 //!
@@ -28,6 +29,7 @@
 //!     .conflict_behavior(ConflictBehavior::Shutdown)
 //!     .run()?;
 //! assert_eq!(report.outcome(), Outcome::GracefulShutdown);
+//! println!("{}", report.narrate()); // 01:20:05 Mail Server shuts the server down …
 //!
 //! // The same night with the data file excluded from the backup.
 //! let report = Scenario::kb98097()
@@ -39,53 +41,147 @@
 //!     .run()?;
 //! assert_eq!(report.outcome(), Outcome::Clean);
 //! assert_eq!(report.metrics().recovery_point_age, None); // but Mail Data is not archived
-//! for event in report.timeline().iter().take(3) {
-//!     println!("{event}");
-//! }
 //! println!("{}", report.to_json());
 //! # Ok::<(), mailsim::Error>(())
 //! ```
 //!
 //! ## The outcomes
 //!
-//! | outcome | when |
-//! |---|---|
-//! | [`Outcome::Corrupted`] | an archived copy of Mail Data equals no state the file held between transactions: only when the server tolerates the foreign access |
-//! | [`Outcome::Hang`] | the server stopped answering while still holding its data file, for longer than the hang threshold (5 min) |
-//! | [`Outcome::GracefulShutdown`] | the server shut itself down in reaction to the foreign access |
-//! | [`Outcome::Clean`] | none of the above |
+//! The most severe outcome of a night wins: clean < graceful shutdown < hang
+//! < crashed (an injected fault only) < corrupted. Excerpts of real nights
+//! (seed 7; `mailsim run --seed 7 --behavior …`):
 //!
-//! The most severe outcome of a night wins. Consistency is judged by an
-//! oracle that knows every state the data file held between transactions, not
-//! by the file format's checksums alone.
+//! **Graceful shutdown** — the server protects its file and stops serving
+//! until the administrator arrives:
+//!
+//! ```text
+//! 01:20:05 Retrospect Remote opens Server HD:System Folder:Extensions:Microsoft Mail Data for reading
+//! 01:20:05 Mail Server notices Retrospect Remote opening Server HD:System Folder:Extensions:Microsoft Mail Data
+//! 01:20:05 Mail Server shuts the server down to prevent corruption: finishes generation 52216, flushes and closes …
+//! 08:00:00 The administrator restarts the Mail Server, down for 6 h 39 min
+//! ```
+//!
+//! **Hang** — the server stops answering but keeps the file; the report
+//! names the wait-for chain ([`Report::hang_chain`]):
+//!
+//! ```text
+//! 01:20:05 Mail Server stops responding, still holding Server HD:System Folder:Extensions:Microsoft Mail Data
+//! 01:25:05 Mail Server has not answered for 5 min: the server is hung; mail clients waiting for answers to …
+//! 08:00:00 The administrator restarts the Mail Server, hung for 6 h 39 min
+//! ```
+//!
+//! **Corrupted** — what the shutdown prevents: a server that keeps writing
+//! while the backup copies leaves a copy that equals no state the file ever
+//! held (`--behavior tolerate`):
+//!
+//! ```text
+//! 01:20:05 Mail Server keeps serving while another process reads … (unsafe: writes may land mid-copy)
+//! 01:21:24 Mail Server marks message 1444 read (generation 52223)
+//! 01:23:13 Retrospect Remote archives Server HD:System Folder:Extensions:Microsoft Mail Data (3.0 MB)
+//! ```
+//!
+//! **Clean** — a remedy kept the backup away from the live file, or gave it a
+//! consistent copy:
+//!
+//! ```text
+//! 01:00:00 Retrospect Remote skips Server HD:System Folder:Extensions:Microsoft Mail Data (excluded)
+//! ```
+//!
+//! Consistency is judged by an oracle that knows every state the data file
+//! held between transactions (per-page version intervals), not by the file
+//! format's checksums alone ([`datafile::verify`] is the weaker, second line).
+//!
+//! ## The remedies and what they cost
+//!
+//! `mailsim demo` runs the KB night 100 times under each remedy. Its table
+//! (kept true by a test):
+//!
+//! ```text
+//! DEMO-TABLE
+//! ```
+//!
+//! The KB's remedies each cost something: an exclusion keeps the mail out of
+//! the backup; stopping the server costs planned downtime for the rest of the
+//! backup; MS Mail Backup costs a short pause and an hour-old copy — and
+//! cures nothing unless the live file is also excluded. The modern ones
+//! ([`policy::CopyOnWrite`], [`policy::FreezeThaw`], [`policy::OnlineCopy`])
+//! archive a fresh, consistent image for a pause of seconds or none.
+//!
+//! ## Your own policy
+//!
+//! Exclusions and snapshot policies are traits; yours plugs in like a
+//! built-in ([`policy::SnapshotPolicy`] documents the contract):
+//!
+//! ```
+//! use mailsim::policy::ExclusionPolicy;
+//! use mailsim::{Outcome, Scenario, VolumePath};
+//!
+//! #[derive(Debug)]
+//! struct SkipEverythingOfMail;
+//!
+//! impl ExclusionPolicy for SkipEverythingOfMail {
+//!     fn excludes(&self, path: &VolumePath) -> bool {
+//!         path.name().contains("Mail")
+//!     }
+//! }
+//!
+//! let report = Scenario::kb98097().seed(1).exclusion(SkipEverythingOfMail).run()?;
+//! assert_eq!(report.outcome(), Outcome::Clean);
+//! # Ok::<(), mailsim::Error>(())
+//! ```
+//!
+//! ## Testing with proptest
+//!
+//! With the cargo feature `proptest`, [`testing`] gives strategies over whole
+//! nights ([`testing::arb_scenario`], [`testing::arb_night`], and
+//! [`testing::Scenarios`] to fix your policy and vary the rest), the invariant
+//! checker ([`testing::check_invariants`], also [`invariants::check`]),
+//! shrinkable choice records that replay exactly, injected faults
+//! ([`sim::Fault`]), and exhaustive exploration of small nights
+//! ([`testing::explore`]). The [`testing`] module opens with a ten-line test.
 //!
 //! ## Design
 //!
 //! ```text
-//! Scenario ──run()──▶ sim runner (virtual time, seeded) ──▶ Report
-//!    actors: MailServer · BackupClient · policies
-//!    over:   Volume (SimVolume in memory)
+//! Scenario ──run()──────▶ sim runner (virtual time, one seeded chooser) ─┐
+//!          ──run_real(dir)▶ real runner (threads, fs2 locks, inotify)  ─┴─▶ Report
+//!    actors: MailServer · BackupClient · snapshot session
+//!    over:   Volume (SimVolume in memory | OsVolume on disk)
 //! ```
 //!
 //! - [`volume`]: volumes after the classic Mac OS File Manager (access and
 //!   deny modes, foreign-access notification); [`volume::SimVolume`] keeps
-//!   file contents as shared pages, so copies cost pointers.
-//! - [`datafile`]: the Mail Data format and [`datafile::verify`].
+//!   file contents as shared pages, so copies cost pointers;
+//!   [`volume::OsVolume`] is a real directory.
+//! - [`datafile`]: the Mail Data format, crash-safe, and [`datafile::verify`].
 //! - [`server`]: the [`MailServer`] and its [`ConflictBehavior`].
 //! - [`backup`]: Retrospect Remote, the [`BackupClient`], and its [`OpenFilePolicy`].
 //! - [`policy`]: [`policy::ExclusionPolicy`] and [`policy::SnapshotPolicy`].
-//! - [`sim`]: the [`Scenario`] builder and the discrete-event runner. All
-//!   nondeterminism flows through one [`chooser::Chooser`], recorded in the
-//!   report ([`Report::choices`]) so that [`Scenario::replay`] reproduces a
-//!   night exactly.
-//! - [`report`]: [`Outcome`], [`Metrics`], verdicts, the timeline, JSON.
+//! - [`sim`]: the [`Scenario`] builder, faults, scenario files, and the
+//!   discrete-event runner. All nondeterminism flows through one
+//!   [`chooser::Chooser`], recorded in the report ([`Report::choices`]) so
+//!   that [`Scenario::replay`] reproduces a night exactly.
+//! - [`real`]: the real runner's pieces: locks, `/proc/locks`, inotify, the
+//!   live-file guard, the crash-safe rotation writer, copy-before-write
+//!   snapshots, the scaled clock.
+//! - [`report`]: [`Outcome`], [`Metrics`], verdicts, the timeline, JSON, and
+//!   [`invariants`].
 //!
 //! ## Limitations
 //!
-//! Time is virtual and coarse where it does not matter: a transaction is
-//! atomic with respect to the backup's chunk reads, and the server reacts to a
-//! foreign access between transactions. The network is a throughput, not a
-//! protocol. Only the server writes Mail Data.
+//! What is modelled: the File Manager's open modes as they bear on the
+//! conflict; the server's transactions and their durability (two syncs, two
+//! header slots); the backup's walk, exclusions, open-file policies and
+//! throughput; snapshot policies as their sources define them; faults after
+//! SQLite's crash-test file system (at byte-range or sector granularity).
+//! What is not: AppleTalk itself (the network is a throughput), the Mac's
+//! real file system layout, Mail's internal database beyond what its data
+//! file needs, several mail servers, or a backup that retries a crashed
+//! archive. Time is virtual; a transaction is atomic with respect to the
+//! backup's chunk reads, and the server reacts to a foreign access between
+//! transactions. The real runner reproduces the policy-decided outcomes on
+//! Linux (inotify, `/proc/locks`); elsewhere foreign opens cannot be
+//! detected and lock holders cannot be named.
 //!
 //! ## Minimum supported Rust version
 //!
