@@ -183,6 +183,35 @@
 //! Linux (inotify, `/proc/locks`); elsewhere foreign opens cannot be
 //! detected and lock holders cannot be named.
 //!
+//! ## The public surface
+//!
+//! The names downstream code relies on, as the design gives them:
+//!
+//! ```
+//! use mailsim::{Scenario, Outcome, ConflictBehavior, OpenFilePolicy, Report, VolumePath};
+//! use mailsim::policy::{ExclusionPolicy, SnapshotPolicy,
+//!     ExcludeNothing, ExcludeFolder, ExcludeFile, ExcludeGlob,
+//!     LiveRead, StopServer, ScheduledCopy, CopyOnWrite, FreezeThaw, OnlineCopy};
+//!
+//! let report: Report = Scenario::kb98097()          // the KB's night, as above
+//!     .seed(7)
+//!     .conflict_behavior(ConflictBehavior::Shutdown) // Shutdown | Hang | Tolerate
+//!     .exclusion(ExcludeFile::new("Microsoft Mail Data"))
+//!     .snapshot(LiveRead)
+//!     .open_files(OpenFilePolicy::IgnoreLocks)
+//!     .run()?;                                       // simulated; run_real(dir) on disk
+//! assert_eq!(report.outcome(), Outcome::Clean);      // Clean | GracefulShutdown | Hang | Corrupted
+//! report.metrics().server_downtime;                  // std::time::Duration
+//! report.metrics().recovery_point_age;               // Option<Duration>: None when Mail Data was not archived
+//! report.timeline();                                 // &[Event]: narrated, each Display-able
+//! report.to_json();                                  // String
+//! # let _ = (StopServer::default(), ScheduledCopy::default(), CopyOnWrite::default(),
+//! #     FreezeThaw::default(), OnlineCopy::default(), ExcludeNothing,
+//! #     ExcludeFolder::new("System Folder"), ExcludeGlob::new("*"), VolumePath::root("Server HD"));
+//! # fn _policies(_: &dyn ExclusionPolicy, _: &dyn SnapshotPolicy) {}
+//! # Ok::<(), mailsim::Error>(())
+//! ```
+//!
 //! ## Minimum supported Rust version
 //!
 //! Rust 1.89.
