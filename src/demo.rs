@@ -30,7 +30,7 @@ use crate::error::Result;
 use crate::policy::{
     CopyOnWrite, ExcludeFile, ExcludeFolder, FreezeThaw, OnlineCopy, ScheduledCopy, StopServer,
 };
-use crate::report::Outcome;
+use crate::report::{Actor, Event, EventKind, Outcome, Report, Unavailable, Verdict};
 use crate::server::ConflictBehavior;
 use crate::sim::Scenario;
 
@@ -91,6 +91,7 @@ pub struct DemoCase {
     /// One plain-English sentence saying what the row shows.
     pub explanation: String,
     scenario: Scenario,
+    flags: Option<String>,
 }
 
 impl DemoCase {
@@ -104,12 +105,38 @@ impl DemoCase {
             label: label.into(),
             explanation: explanation.into(),
             scenario,
+            flags: None,
         }
+    }
+
+    /// The same case, with the `mailsim run` flags that describe its
+    /// scenario (`--snapshot stop-server`; empty for the KB night as it
+    /// is), so that a reader can replay one of its nights.
+    pub fn with_flags(mut self, flags: impl Into<String>) -> DemoCase {
+        self.flags = Some(flags.into());
+        self
     }
 
     /// The scenario behind the row.
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
+    }
+
+    /// The `mailsim run` flags that run this case's scenario, when known.
+    pub fn flags(&self) -> Option<&str> {
+        self.flags.as_deref()
+    }
+
+    /// The command that replays night `seed` of this case, when its flags
+    /// are known: `mailsim run --snapshot stop-server --seed 0`.
+    pub fn command(&self, seed: u64) -> Option<String> {
+        self.flags.as_deref().map(|f| {
+            if f.is_empty() {
+                format!("mailsim run --seed {seed}")
+            } else {
+                format!("mailsim run {f} --seed {seed}")
+            }
+        })
     }
 }
 
@@ -124,100 +151,118 @@ pub fn cases() -> Vec<DemoCase> {
     vec![
         DemoCase::new(
             "no remedy (KB reaction)",
-            "The backup copies the mail server's open data file, and the server reacts as \
-             the KB article says: usually it shuts itself down, sometimes it freezes, and \
-             mail stops until the administrator restarts it in the morning.",
+            "Nothing is done: at 01:00 the backup opens the mail server's live data file, and \
+             the server reacts as the KB article says, usually shutting itself down and \
+             sometimes hanging; either way mail stops for the rest of the night, until the \
+             administrator restarts the server at 08:00.",
             kb(),
-        ),
+        )
+        .with_flags(""),
         DemoCase::new(
             "no remedy, server shuts down",
-            "The server always shuts itself down when the backup opens its data file: the \
-             copy is good, but nobody gets mail until the administrator restarts it at 08:00.",
+            "The server always shuts itself down the moment the backup opens its data file: \
+             the archived copy is good, but nobody gets mail until the administrator restarts \
+             the server at 08:00.",
             kb().conflict_behavior(ConflictBehavior::Shutdown),
-        ),
+        )
+        .with_flags("--behavior shutdown"),
         DemoCase::new(
             "no remedy, server hangs",
-            "The server freezes while still holding its data file, so mail stops and \
-             nobody notices until the administrator arrives at 08:00.",
+            "The server stops answering but keeps its data file open: the archived copy is \
+             good, but mail clients wait for nothing until the administrator finds the server \
+             hung at 08:00 and restarts it.",
             kb().conflict_behavior(ConflictBehavior::Hang),
-        ),
+        )
+        .with_flags("--behavior hang"),
         DemoCase::new(
             "no remedy, server tolerates",
-            "The server keeps working while the backup copies its data file, so the copy \
-             mixes older and newer writes and is usually useless for a restore: the damage \
-             the shutdown exists to prevent.",
+            "The server ignores the backup and keeps writing while its file is copied: no \
+             downtime at all, but the archived copy usually mixes older and newer writes (it \
+             is torn) and is useless for a restore: the damage the shutdown exists to prevent.",
             kb().conflict_behavior(ConflictBehavior::Tolerate),
-        ),
+        )
+        .with_flags("--behavior tolerate"),
         DemoCase::new(
             "exclude System Folder",
-            "The backup skips the whole System Folder, where the data file lives: the \
-             server is never disturbed, but neither the mail nor the system files are \
-             backed up.",
+            "The backup skips the whole System Folder, which holds the data file (KB remedy \
+             1): the server is never disturbed, but neither the mail nor the system software \
+             is backed up.",
             kb().exclusion(ExcludeFolder::new("System Folder")),
-        ),
+        )
+        .with_flags("--exclude-folder \"System Folder\""),
         DemoCase::new(
             "exclude Extensions",
-            "The backup skips the Extensions folder that holds the data file: the server \
-             is never disturbed, but the mail is not backed up.",
+            "The backup skips the Extensions folder, which holds the data file (KB remedy 1): \
+             the server is never disturbed, but the mail and the extensions are not backed up.",
             kb().exclusion(ExcludeFolder::new("Extensions")),
-        ),
+        )
+        .with_flags("--exclude-folder Extensions"),
         DemoCase::new(
             "exclude Microsoft Mail Data",
-            "The backup skips only the data file itself: everything else is archived and \
-             the server is never disturbed, but the mail is not backed up.",
+            "The backup skips just the data file (KB remedy 2): everything else is archived \
+             and the server is never disturbed, but there is no backup of the mail at all.",
             kb().exclusion(ExcludeFile::new("Microsoft Mail Data")),
-        ),
+        )
+        .with_flags("--exclude-file \"Microsoft Mail Data\""),
         DemoCase::new(
             "respect locks",
-            "The backup first checks whether another program has a file open for writing \
-             and skips the data file instead of reading it: no disturbance, but no copy \
-             of the mail either.",
+            "A lock-aware backup sees that the server holds the data file and skips it \
+             without opening it: the server is never disturbed, but there is no backup of the \
+             mail either.",
             kb().open_files(OpenFilePolicy::respect_locks()),
-        ),
+        )
+        .with_flags("--open-files respect-locks"),
         DemoCase::new(
             "stop the server",
             "The server is stopped just before the backup reaches its data file and started \
-             again when the backup is done: the copy is always good and no night goes wrong, \
-             but mail waits for the rest of the backup, a few planned minutes every night.",
+             again when the backup ends (KB remedy 3): the copy is always good and no night \
+             goes wrong, but mail waits a few planned minutes every night.",
             kb().snapshot(StopServer::default()),
-        ),
+        )
+        .with_flags("--snapshot stop-server"),
         DemoCase::new(
             "MS Mail Backup, Mail Data excluded",
             "At midnight the MS Mail Backup control panel pauses the server for a few seconds \
-             to copy its data file to the Backup Drive, and the backup, told to skip the live \
-             file, archives that copy at 1:00: a short planned pause, and a restore brings \
-             back the mail as it was at midnight.",
+             to copy its data file to another volume, and the backup, told to skip the live \
+             file, archives that copy at 01:00 (KB remedy 4): a pause of seconds, but a \
+             restore brings back the mail as it was at midnight.",
             kb().snapshot(ScheduledCopy::default())
                 .exclusion(ExcludeFile::new("Microsoft Mail Data")),
-        ),
+        )
+        .with_flags("--snapshot scheduled-copy --exclude-file \"Microsoft Mail Data\""),
         DemoCase::new(
             "MS Mail Backup, Mail Data not excluded",
             "The midnight copy is made, but nobody told the backup to skip the live file, so \
-             it still opens it at 1:00 and the server still shuts down or hangs until morning: \
-             the copy alone cures nothing.",
+             it still opens it at 01:00 and the server still shuts down or hangs until \
+             morning: the copy alone cures nothing.",
             kb().snapshot(ScheduledCopy::default()),
-        ),
+        )
+        .with_flags("--snapshot scheduled-copy"),
         DemoCase::new(
             "copy-on-write snapshot",
             "The backup archives an instant point-in-time clone of the data file instead of \
-             the live one: no pause and a copy as fresh as the backup, but it needs a file \
+             the live file: no pause and a copy as fresh as the backup, but it needs a file \
              system or volume manager that can clone files.",
             kb().snapshot(CopyOnWrite),
-        ),
+        )
+        .with_flags("--snapshot copy-on-write"),
         DemoCase::new(
             "freeze/thaw (VSS)",
-            "The server finishes its transaction, flushes and holds its writes for a few \
-             seconds while a shadow copy is made, and the backup archives the shadow copy: a \
-             pause of seconds, and the server must implement a VSS writer to take part.",
+            "As with Windows VSS, the server finishes its transaction, flushes and holds its \
+             writes for a few seconds while a shadow copy is made, and the backup archives the \
+             shadow copy: a pause of seconds, and the server must take part (a VSS writer).",
             kb().snapshot(FreezeThaw::default()),
-        ),
+        )
+        .with_flags("--snapshot freeze-thaw"),
         DemoCase::new(
             "online copy (SQLite backup API)",
-            "The server copies its own file a few pages at a time between transactions, \
-             starting over whenever it writes: no pause at all, but under heavy mail traffic \
-             the copy may never finish and the mail is then not backed up.",
+            "As with SQLite's backup API, the server copies its own file a few pages at a time \
+             between transactions, starting over whenever it writes: no pause at all, but \
+             under heavy mail traffic the copy may never finish, and then the mail is not \
+             backed up.",
             kb().snapshot(OnlineCopy::default()),
-        ),
+        )
+        .with_flags("--snapshot online-copy"),
     ]
 }
 
@@ -225,6 +270,10 @@ pub fn cases() -> Vec<DemoCase> {
 ///
 /// A row of zero seeds has zero counts and zero medians.
 pub fn run_case(case: &DemoCase, seeds: u64) -> Result<DemoRow> {
+    run_case_finding(case, seeds, &mut Finder::default())
+}
+
+fn run_case_finding(case: &DemoCase, seeds: u64, finder: &mut Finder) -> Result<DemoRow> {
     let mut counts = [0; Outcome::ALL.len()];
     let mut downtime = Vec::new();
     let mut planned = Vec::new();
@@ -236,6 +285,7 @@ pub fn run_case(case: &DemoCase, seeds: u64) -> Result<DemoRow> {
     let mut snapshot_gave_up = 0;
     for seed in 0..seeds {
         let report = case.scenario.clone().seed(seed).run()?;
+        finder.consider(case, seed, &report);
         if let Some(i) = Outcome::ALL.iter().position(|o| *o == report.outcome()) {
             counts[i] += 1;
         }
@@ -275,6 +325,646 @@ pub fn run_case(case: &DemoCase, seeds: u64) -> Result<DemoRow> {
 /// Every row of [`cases`], each over seeds `0..seeds`.
 pub fn table(seeds: u64) -> Result<Vec<DemoRow>> {
     cases().iter().map(|c| run_case(c, seeds)).collect()
+}
+
+/// Every row of [`cases`], each over seeds `0..seeds`, and an [`Excerpt`]
+/// for each outcome of [`EXCERPT_OUTCOMES`], taken from the first night of
+/// the table (row by row, seed by seed) that shows it; an outcome that no
+/// night of the table shows is looked for in the next seeds of each row.
+pub fn table_and_excerpts(seeds: u64) -> Result<(Vec<DemoRow>, Vec<Excerpt>)> {
+    let cases = cases();
+    let mut finder = Finder::default();
+    let rows = cases
+        .iter()
+        .map(|c| run_case_finding(c, seeds, &mut finder))
+        .collect::<Result<Vec<_>>>()?;
+    'more: for extra in seeds..seeds.saturating_add(EXTRA_SEEDS) {
+        for case in &cases {
+            if finder.done() {
+                break 'more;
+            }
+            let report = case.scenario.clone().seed(extra).run()?;
+            finder.consider(case, extra, &report);
+        }
+    }
+    Ok((rows, finder.excerpts()))
+}
+
+/// Seeds past the table's searched for an outcome it did not show.
+const EXTRA_SEEDS: u64 = 100;
+
+/// The outcomes the demo shows an excerpt of, in the order it shows them.
+pub const EXCERPT_OUTCOMES: [Outcome; 4] = [
+    Outcome::Clean,
+    Outcome::GracefulShutdown,
+    Outcome::Hang,
+    Outcome::Corrupted,
+];
+
+/// The first night found for each outcome of [`EXCERPT_OUTCOMES`].
+#[derive(Default)]
+struct Finder {
+    found: [Option<Excerpt>; EXCERPT_OUTCOMES.len()],
+}
+
+impl Finder {
+    fn consider(&mut self, case: &DemoCase, seed: u64, report: &Report) {
+        let Some(i) = EXCERPT_OUTCOMES
+            .iter()
+            .position(|o| *o == report.outcome())
+        else {
+            return;
+        };
+        if self.found[i].is_none() {
+            self.found[i] = excerpt(report, &case.label, seed).map(|mut e| {
+                e.command = case.command(seed);
+                e
+            });
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.found.iter().all(Option::is_some)
+    }
+
+    fn excerpts(self) -> Vec<Excerpt> {
+        self.found.into_iter().flatten().collect()
+    }
+}
+
+/// How a line of narration is painted on a terminal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tone {
+    Plain,
+    Dim,
+    /// The foreign access itself.
+    Conflict,
+    /// Something went wrong: a shutdown, a hang, a torn copy.
+    Bad,
+    /// Requests deferred, the administrator's restart.
+    Warn,
+    /// A remedy acting: a planned stop, a pause, a snapshot, a copy aside.
+    Remedy,
+    /// A consistent copy archived.
+    Good,
+}
+
+impl Tone {
+    fn ansi(self) -> &'static str {
+        match self {
+            Tone::Plain => "",
+            Tone::Dim => "\x1b[2m",
+            Tone::Conflict => "\x1b[1;31m",
+            Tone::Bad => "\x1b[31m",
+            Tone::Warn => "\x1b[33m",
+            Tone::Remedy => "\x1b[36m",
+            Tone::Good => "\x1b[32m",
+        }
+    }
+}
+
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// `text` in `tone` when `color` is on.
+fn paint(text: &str, tone: Tone, color: bool) -> String {
+    if color && tone != Tone::Plain && !text.is_empty() {
+        format!("{}{text}{RESET}", tone.ansi())
+    } else {
+        text.to_owned()
+    }
+}
+
+fn bold(text: &str, color: bool) -> String {
+    if color && !text.is_empty() {
+        format!("{BOLD}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A narrated excerpt of a real night: the minutes around the conflict
+/// (or, on a clean night, around the moment the remedy acted), with
+/// routine traffic condensed as `mailsim run` does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Excerpt {
+    /// The night's outcome.
+    pub outcome: Outcome,
+    /// The demo row (or any name given to [`excerpt`]) the night comes from.
+    pub label: String,
+    /// The night's seed.
+    pub seed: u64,
+    /// One sentence saying what the excerpt shows.
+    pub caption: String,
+    /// The narration, one event (or one run of routine traffic) a line;
+    /// `⋮` where minutes or hours are left out; `↳` lines give the
+    /// oracle's verdict on an archived copy of Mail Data.
+    pub lines: Vec<String>,
+    /// The night's outcome and what it cost, in one sentence.
+    pub verdict: String,
+    /// The command that replays the night, when known.
+    pub command: Option<String>,
+    tones: Vec<Tone>,
+    /// Paths named in the lines: never broken across lines when wrapped.
+    paths: Vec<String>,
+}
+
+/// Events shown before the focus of an excerpt (lines, after condensing).
+const BEFORE: usize = 3;
+/// Events shown after it.
+const AFTER: usize = 7;
+
+/// The excerpt of `report` for its outcome: the narration from a few
+/// events before the first foreign access to a few after it, then how
+/// the night was put right (the administrator's restart), when that came
+/// later. On a clean night it centres on the moment a remedy acted on Mail
+/// Data (a planned stop, a freeze, a snapshot, the read of a copy); a
+/// clean night with no such moment, or one on which the backup opened the
+/// live file anyway, has no excerpt (`None`), nor has an outcome that
+/// [`EXCERPT_OUTCOMES`] does not list.
+pub fn excerpt(report: &Report, label: &str, seed: u64) -> Option<Excerpt> {
+    let outcome = report.outcome();
+    if !EXCERPT_OUTCOMES.contains(&outcome) {
+        return None;
+    }
+    // The backup's progress through the other files is left out: it would
+    // drown the few lines that matter.
+    let events: Vec<Event> = report
+        .timeline()
+        .iter()
+        .filter(|e| {
+            !(e.actor == Actor::RetrospectRemote
+                && matches!(e.kind, EventKind::Opened | EventKind::Archived { .. })
+                && !e.path.as_ref().is_some_and(is_mail_data))
+        })
+        .cloned()
+        .collect();
+    let events = events.as_slice();
+    let conflict = events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::ForeignAccess { .. }));
+    let focus = if outcome == Outcome::Clean {
+        if conflict.is_some() || !report.mail_data_archived().any(|a| a.verdict.is_consistent()) {
+            return None;
+        }
+        events.iter().position(remedy_acts)?
+    } else {
+        conflict?
+    };
+    let items = narration_items(events);
+    let mut paths: Vec<String> = Vec::new();
+    let at = items.iter().position(|it| it.last >= focus)?;
+    let from = at.saturating_sub(BEFORE);
+    let to = (at + AFTER + 1).min(items.len());
+    let mut lines = Vec::new();
+    let mut tones = Vec::new();
+    let mut push = |items: &[Item], lines: &mut Vec<String>, tones: &mut Vec<Tone>| {
+        for it in items {
+            // A hang's wait-for chain is for `mailsim run`: here, its
+            // first clause says enough.
+            let text = match events[it.first].kind {
+                EventKind::HangDetected { .. } => {
+                    it.text.split("; ").next().unwrap_or(&it.text).to_owned()
+                }
+                _ => it.text.clone(),
+            };
+            lines.push(text);
+            tones.push(it.tone);
+            for e in &events[it.first..=it.last] {
+                if let Some(p) = e.path.as_ref().map(ToString::to_string)
+                    && !paths.contains(&p)
+                {
+                    paths.push(p);
+                }
+            }
+            if let Some((text, tone)) = archived_verdict(report, &events[it.first..=it.last]) {
+                lines.push(text);
+                tones.push(tone);
+            }
+        }
+    };
+    push(&items[from..to], &mut lines, &mut tones);
+    // How the night was put right, when it came later.
+    if let Some(fix) = items[to..].iter().position(|it| {
+        events[it.first..=it.last].iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::Restarted { .. } | EventKind::PlannedStart | EventKind::Resumed
+            )
+        })
+    }) {
+        let fix = to + fix;
+        if fix > to {
+            lines.push("⋮".to_owned());
+            tones.push(Tone::Dim);
+        }
+        // The fix and what happens at the same moment (a restart, the
+        // resent requests), at most three lines.
+        let time = events[items[fix].first].time;
+        let end = items[fix..]
+            .iter()
+            .take(3)
+            .take_while(|it| events[it.first].time == time)
+            .count();
+        push(&items[fix..fix + end], &mut lines, &mut tones);
+    }
+    Some(Excerpt {
+        outcome,
+        label: label.to_owned(),
+        seed,
+        caption: caption(outcome).to_owned(),
+        lines,
+        verdict: verdict(report),
+        command: None,
+        tones,
+        paths,
+    })
+}
+
+/// Whether `e` is a remedy acting on Mail Data (or the backup reading a
+/// consistent source of it): the focus of a clean night's excerpt.
+fn remedy_acts(e: &Event) -> bool {
+    match e.kind {
+        EventKind::PlannedStop | EventKind::WriterState { .. } => true,
+        EventKind::SnapshotTaken { .. } | EventKind::Opened => {
+            e.path.as_ref().is_some_and(is_mail_data)
+        }
+        _ => false,
+    }
+}
+
+/// Microsoft Mail Data, or a copy of it.
+fn is_mail_data(p: &crate::volume::VolumePath) -> bool {
+    p.name() == crate::sim::MAIL_DATA || p.name().starts_with("Mail Data Backup")
+}
+
+/// The oracle's verdict on a copy of Mail Data that `events` archive.
+fn archived_verdict(report: &Report, events: &[Event]) -> Option<(String, Tone)> {
+    events.iter().find_map(|e| {
+        let EventKind::Archived { .. } = e.kind else {
+            return None;
+        };
+        let path = e.path.as_ref()?;
+        let a = report
+            .mail_data_archived()
+            .find(|a| a.night == e.night && &a.path == path)?;
+        Some(match a.verdict {
+            Verdict::Torn => (
+                "         ↳ TORN: the archived copy equals no state the file ever held".to_owned(),
+                Tone::Bad,
+            ),
+            Verdict::Consistent {
+                generation, stale, ..
+            } => (
+                format!(
+                    "         ↳ a consistent copy (generation {generation}{})",
+                    if stale { ", stale: made on an earlier night" } else { "" }
+                ),
+                Tone::Good,
+            ),
+        })
+    })
+}
+
+fn caption(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Clean => {
+            "A remedy keeps the backup away from the live file: nothing goes wrong, and the \
+             archive holds a consistent copy of Mail Data."
+        }
+        Outcome::GracefulShutdown => {
+            "The backup opens the live data file; the server notices, shuts itself down to \
+             protect the file, and stays down until the administrator comes in."
+        }
+        Outcome::Hang => {
+            "The backup opens the live data file; the server stops answering but keeps the \
+             file open, and nobody notices until the administrator comes in."
+        }
+        _ => {
+            "The backup opens the live data file; the server keeps writing while the file is \
+             copied, so the archived copy is torn."
+        }
+    }
+}
+
+fn verdict(report: &Report) -> String {
+    let m = report.metrics();
+    let deferred = format!(
+        "{} request{} deferred",
+        m.deliveries_deferred,
+        if m.deliveries_deferred == 1 { "" } else { "s" }
+    );
+    match report.outcome() {
+        Outcome::Clean => format!(
+            "→ clean: {} of planned downtime, none unplanned, {deferred}; the archive \
+             holds a consistent copy of Mail Data{}.",
+            human_duration(m.planned_downtime),
+            m.recovery_point_age
+                .map(|d| format!(", {} old when the backup ended", human_duration(d)))
+                .unwrap_or_default()
+        ),
+        Outcome::GracefulShutdown => format!(
+            "→ graceful shutdown: the archived copy is consistent, but mail was down for \
+             {} ({deferred}) until the administrator restarted the server.",
+            human_duration(m.unplanned_downtime)
+        ),
+        Outcome::Hang => format!(
+            "→ hang: the server held its file without answering for {} ({deferred}) \
+             until the administrator restarted it.",
+            human_duration(m.unplanned_downtime)
+        ),
+        other => format!(
+            "→ {other}: no downtime, but the archived copy of Mail Data is torn, so a \
+             restore would bring back a damaged file."
+        ),
+    }
+}
+
+/// The excerpts as text: a heading per outcome, the caption, the narrated
+/// lines (indented), the verdict and the command that replays the night;
+/// painted with ANSI colours when `color` is on.
+pub fn render_excerpts(excerpts: &[Excerpt], color: bool) -> String {
+    let mut out = String::new();
+    if excerpts.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        bold(
+            "What each outcome looks like: the minutes around the conflict, in a real night \
+             of the table.",
+            color
+        )
+    );
+    for e in excerpts {
+        out.push('\n');
+        let heading = format!("── {} ── {}, seed {} ", e.outcome, e.label, e.seed);
+        let tone = match e.outcome {
+            Outcome::Clean => Tone::Good,
+            Outcome::Corrupted => Tone::Bad,
+            _ => Tone::Warn,
+        };
+        let rule = "─".repeat(EXCERPT_WIDTH.saturating_sub(heading.chars().count()));
+        let _ = writeln!(out, "{}", bold(&paint(&format!("{heading}{rule}"), tone, color), color));
+        for line in wrap(&e.caption, EXCERPT_WIDTH, "") {
+            let _ = writeln!(out, "{line}");
+        }
+        for (line, tone) in e.lines.iter().zip(&e.tones) {
+            // Paths keep their spaces unbroken.
+            let mut kept = line.replace(" MB)", "\u{a0}MB)").replace(" KB)", "\u{a0}KB)");
+            for p in &e.paths {
+                kept = kept.replace(p.as_str(), &p.replace(' ', "\u{a0}"));
+            }
+            let parts: Vec<String> = wrap(&kept, EXCERPT_WIDTH - 2, "         ")
+                .into_iter()
+                .map(|l| l.replace('\u{a0}', " "))
+                .collect();
+            for (k, part) in parts.iter().enumerate() {
+                let text = if k == 0 {
+                    paint_time(part, *tone, color)
+                } else {
+                    paint(part, *tone, color)
+                };
+                let _ = writeln!(out, "  {text}");
+            }
+        }
+        for line in wrap(&e.verdict, EXCERPT_WIDTH, "") {
+            let _ = writeln!(out, "{}", bold(&line, color));
+        }
+        if let Some(cmd) = &e.command {
+            let _ = writeln!(
+                out,
+                "{}",
+                paint(
+                    &format!("Replay it: {cmd} (add --svg night.svg for the picture)"),
+                    Tone::Dim,
+                    color
+                )
+            );
+        }
+    }
+    out
+}
+
+/// Width the excerpts are wrapped to.
+const EXCERPT_WIDTH: usize = 100;
+
+/// A narration line with its leading time dimmed and the rest in `tone`.
+fn paint_time(line: &str, tone: Tone, color: bool) -> String {
+    let split = line.find(' ').unwrap_or(0);
+    let (time, rest) = line.split_at(split);
+    if time.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("{}{}", paint(time, Tone::Dim, color), paint(rest, tone, color))
+    } else {
+        paint(line, tone, color)
+    }
+}
+
+/// `text` wrapped at `width` columns on spaces; continuation lines start
+/// with `indent`. A word longer than the width has a line of its own.
+fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut fresh = true;
+    for word in text.split(' ') {
+        if !fresh && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+            line.push_str(indent);
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// One line of condensed narration: events `first..=last` of the timeline.
+struct Item {
+    first: usize,
+    last: usize,
+    text: String,
+    tone: Tone,
+}
+
+/// Runs shorter than this are told event by event.
+const MIN_CONDENSED: usize = 3;
+
+/// Routine mail traffic: told in bulk, one line per run of it.
+fn is_traffic(e: &Event) -> bool {
+    matches!(
+        e.kind,
+        EventKind::Delivered { .. }
+            | EventKind::MarkedRead { .. }
+            | EventKind::Deleted { .. }
+            | EventKind::Deferred { .. }
+    )
+}
+
+/// The timeline as plain narration, one event a line, with each run of
+/// routine traffic (three or more deliveries, reads, deletions or
+/// deferred requests in a row) told as one line:
+/// `23:00:05–00:59:53 … 203 mail transactions (102 deliveries, 70 reads,
+/// 31 deletions) …`. This is what `mailsim run` prints.
+pub fn narrate_condensed(events: &[Event]) -> String {
+    let mut out = String::new();
+    for it in narration_items(events) {
+        out.push_str(&it.text);
+        out.push('\n');
+    }
+    out
+}
+
+fn narration_items(events: &[Event]) -> Vec<Item> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < events.len() {
+        let run = events[i..].iter().take_while(|e| is_traffic(e)).count();
+        if run >= MIN_CONDENSED {
+            let slice = &events[i..i + run];
+            let deferred = slice
+                .iter()
+                .any(|e| matches!(e.kind, EventKind::Deferred { .. }));
+            out.push(Item {
+                first: i,
+                last: i + run - 1,
+                text: condensed(slice),
+                tone: if deferred { Tone::Warn } else { Tone::Dim },
+            });
+            i += run;
+        } else {
+            for (k, e) in events[i..i + run.max(1)].iter().enumerate() {
+                out.push(Item {
+                    first: i + k,
+                    last: i + k,
+                    text: e.to_string(),
+                    tone: tone(e),
+                });
+            }
+            i += run.max(1);
+        }
+    }
+    out
+}
+
+fn tone(e: &Event) -> Tone {
+    match e.kind {
+        EventKind::ForeignAccess { .. } => Tone::Conflict,
+        EventKind::ShutDown { .. }
+        | EventKind::Hung
+        | EventKind::HangDetected { .. }
+        | EventKind::Tolerated
+        | EventKind::Crashed { .. }
+        | EventKind::IoError { .. }
+        | EventKind::BackupFailed { .. }
+        | EventKind::SnapshotGaveUp { .. }
+        | EventKind::CopyAsideMissed { .. } => Tone::Bad,
+        EventKind::Deferred { .. } | EventKind::Restarted { .. } => Tone::Warn,
+        EventKind::PlannedStop
+        | EventKind::PlannedStart
+        | EventKind::Paused { .. }
+        | EventKind::Resumed
+        | EventKind::SnapshotTaken { .. }
+        | EventKind::WriterState { .. }
+        | EventKind::CopiedAside { .. }
+        | EventKind::Excluded { .. }
+        | EventKind::Busy { .. }
+        | EventKind::SkippedBusy { .. }
+        | EventKind::WaitingForIdle { .. }
+        | EventKind::OnlineCopyRestarted { .. } => Tone::Remedy,
+        EventKind::Delivered { .. } | EventKind::MarkedRead { .. } | EventKind::Deleted { .. } => {
+            Tone::Dim
+        }
+        _ => Tone::Plain,
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn condensed(run: &[Event]) -> String {
+    let (mut delivered, mut read, mut deleted) = (0, 0, 0);
+    let (mut down, mut hung, mut paused) = (0, 0, 0);
+    for e in run {
+        match e.kind {
+            EventKind::Delivered { .. } => delivered += 1,
+            EventKind::MarkedRead { .. } => read += 1,
+            EventKind::Deleted { .. } => deleted += 1,
+            EventKind::Deferred { reason, .. } => match reason {
+                Unavailable::Down => down += 1,
+                Unavailable::Hung => hung += 1,
+                Unavailable::Paused => paused += 1,
+            },
+            _ => {}
+        }
+    }
+    let mut parts = Vec::new();
+    let served = delivered + read + deleted;
+    if served > 0 {
+        let mut kinds = Vec::new();
+        for (n, one, many) in [
+            (delivered, "delivery", "deliveries"),
+            (read, "read", "reads"),
+            (deleted, "deletion", "deletions"),
+        ] {
+            if n > 0 {
+                kinds.push(plural(n, one, many));
+            }
+        }
+        parts.push(format!(
+            "{} ({})",
+            plural(served, "mail transaction", "mail transactions"),
+            kinds.join(", ")
+        ));
+    }
+    for (n, why) in [
+        (down, "server shut down"),
+        (hung, "server not answering"),
+        (paused, "server paused"),
+    ] {
+        if n > 0 {
+            parts.push(format!(
+                "{} deferred ({why})",
+                plural(n, "request", "requests")
+            ));
+        }
+    }
+    let (first, last) = (run[0].time, run[run.len() - 1].time);
+    let when = if first.time_of_day() == last.time_of_day() {
+        first.to_string()
+    } else {
+        format!("{first}–{last}")
+    };
+    format!("{when} … {} …", parts.join(", "))
+}
+
+/// A file name for a row's picture: the label in lower case, each run of
+/// characters other than ASCII letters and digits a single `-`
+/// (`no remedy (KB reaction)` → `no-remedy-kb-reaction`).
+pub fn slug(label: &str) -> String {
+    let mut out = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() {
+        out.push_str("row");
+    }
+    out
 }
 
 /// The midpoint of the two middle values (or the middle one); `None` when empty.
@@ -424,8 +1114,18 @@ files excluded: median number of files the backup skipped because of an exclusio
 /// nights ended in each outcome; median planned and unplanned downtime;
 /// share of nights with a consistent Mail Data in the archive and median
 /// recovery point age; median files excluded — under group headings, then
-/// a legend of the columns and one `label: explanation` line per row.
+/// a legend of the columns and a `label: explanation` paragraph per row
+/// (lines longer than the table, or than 100 columns, are wrapped with a
+/// hanging indent).
 pub fn render_table(rows: &[DemoRow]) -> String {
+    render_table_colored(rows, false)
+}
+
+/// [`render_table`], painted with ANSI colours when `color` is on: bold
+/// headings and labels, outcome counts coloured when not zero (clean in
+/// green, shutdown and hang in yellow, corrupted in red), unplanned
+/// downtime in red. With `color` off the text is [`render_table`]'s.
+pub fn render_table_colored(rows: &[DemoRow], color: bool) -> String {
     let columns = columns();
     let body: Vec<Vec<String>> = rows
         .iter()
@@ -461,16 +1161,29 @@ pub fn render_table(rows: &[DemoRow]) -> String {
             widths[first] += need - have;
         }
     }
-    let line = |cells: &[String]| -> String {
+    let line = |cells: &[String], tones: &dyn Fn(usize, &str) -> Tone| -> String {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            let tone = tones(i, cell);
             if i == 0 {
-                let _ = write!(s, "{cell:<w$}");
+                let padded = format!("{cell:<w$}");
+                let _ = write!(s, "{}", paint(&padded, tone, color));
             } else {
-                let _ = write!(s, "  {cell:>w$}");
+                let _ = write!(s, "  {}", paint(&format!("{cell:>w$}"), tone, color));
             }
         }
         s.trim_end().to_owned()
+    };
+    let plain = |_: usize, _: &str| Tone::Plain;
+    let cell_tone = |i: usize, cell: &str| -> Tone {
+        let zero = cell == "0" || cell == "0 s" || cell == "-";
+        match i {
+            1 if !zero => Tone::Good,
+            2 | 3 if !zero => Tone::Warn,
+            4 if !zero => Tone::Bad,
+            6 if !zero => Tone::Bad,
+            _ => Tone::Plain,
+        }
     };
     let mut out = String::new();
     if let Some(first) = rows.first() {
@@ -500,21 +1213,96 @@ pub fn render_table(rows: &[DemoRow]) -> String {
             let _ = write!(groups, "{:-^w$}", format!(" {group} "));
         }
     }
-    let _ = writeln!(out, "{}", groups.trim_end());
+    let _ = writeln!(out, "{}", bold(groups.trim_end(), color));
     let headings: Vec<String> = columns.iter().map(|c| c.heading.to_owned()).collect();
-    let _ = writeln!(out, "{}", line(&headings));
+    let _ = writeln!(out, "{}", bold(&line(&headings, &plain), color));
     let total = span_width(&widths, 0, widths.len() - 1);
     let _ = writeln!(out, "{}", "=".repeat(total));
     for cells in &body {
-        let _ = writeln!(out, "{}", line(cells));
+        let _ = writeln!(out, "{}", line(cells, &cell_tone));
     }
+    let width = total.max(EXCERPT_WIDTH);
     out.push('\n');
-    out.push_str(LEGEND);
+    for entry in LEGEND.lines() {
+        out.push_str(&term_and_text(entry, width, color));
+    }
     out.push('\n');
     for r in rows {
-        let _ = writeln!(out, "{}: {}", r.label, r.explanation);
+        out.push_str(&term_and_text(&format!("{}: {}", r.label, r.explanation), width, color));
     }
     out
+}
+
+/// `term: text`, wrapped at `width` with a hanging indent, the term in
+/// bold when `color` is on.
+fn term_and_text(entry: &str, width: usize, color: bool) -> String {
+    let mut out = String::new();
+    for (k, line) in wrap(entry, width, "    ").into_iter().enumerate() {
+        match line.split_once(": ").filter(|_| k == 0) {
+            Some((term, rest)) => {
+                let _ = writeln!(out, "{}: {rest}", bold(term, color));
+            }
+            None => {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+    out
+}
+
+/// What `mailsim demo` prints: a paragraph on the problem for a reader who
+/// never heard of it, the table ([`render_table_colored`]), then the
+/// excerpts ([`render_excerpts`]).
+pub fn render_demo(rows: &[DemoRow], excerpts: &[Excerpt], color: bool) -> String {
+    let mut out = String::new();
+    for line in wrap(INTRO, EXCERPT_WIDTH, "") {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&render_table_colored(rows, color));
+    if !excerpts.is_empty() {
+        out.push('\n');
+        out.push_str(&render_excerpts(excerpts, color));
+    }
+    out
+}
+
+/// The problem, in a paragraph.
+const INTRO: &str = "A mail server (Microsoft Mail for AppleTalk Networks) keeps its data \
+    file, Microsoft Mail Data, open for reading and writing all night. At 01:00 a backup \
+    program, Retrospect Remote, copies the server's disk, that file included. Microsoft's \
+    article KB Q98097 tells what follows: the server notices the other program opening its \
+    file and usually shuts itself down to prevent corruption, or sometimes hangs; either way \
+    mail stops until the administrator restarts it in the morning (08:00 here). A server \
+    that kept writing instead would leave a torn copy in the archive. Each row below is the \
+    same night under one remedy, simulated over many seeds (the traffic and the server's \
+    reaction are drawn from the seed).";
+
+/// The table and the excerpts as JSON: [`rows_to_json`]'s object with an
+/// `excerpts` key added, a list of objects with the keys `outcome` (its
+/// JSON name), `label`, `seed`, `caption`, `lines` (a list of strings),
+/// `verdict` and `command` (`null` when unknown).
+pub fn demo_to_json(rows: &[DemoRow], excerpts: &[Excerpt]) -> String {
+    let mut v: Value = serde_json::from_str(&rows_to_json(rows)).unwrap_or(Value::Null);
+    let list: Vec<Value> = excerpts
+        .iter()
+        .map(|e| {
+            json!({
+                "outcome": e.outcome.as_str(),
+                "label": e.label,
+                "seed": e.seed,
+                "caption": e.caption,
+                "lines": e.lines,
+                "verdict": e.verdict,
+                "command": e.command,
+            })
+        })
+        .collect();
+    if let Value::Object(map) = &mut v {
+        map.insert("excerpts".to_owned(), Value::Array(list));
+    }
+    v.to_string()
 }
 
 /// The rows as JSON: `{"schema": 1, "rows": [...]}`, each row an object whose

@@ -18,6 +18,7 @@
 //! which reaction the KB preset draws (the runner's chooser).
 
 use std::ops::Range;
+use std::rc::Rc;
 
 use crate::datafile::{self, Header, RecordFlags};
 use crate::error::{Error, Result};
@@ -77,6 +78,7 @@ struct Record {
     id: u64,
     offset: u64,
     len: u64,
+    payload_len: u32,
     flags: RecordFlags,
 }
 
@@ -156,7 +158,9 @@ impl MailServer {
         self.header = header;
         self.records.clear();
         self.live.clear();
-        for info in infos {
+        self.records.reserve(infos.len());
+        self.live.reserve(infos.len());
+        for info in infos.iter() {
             if !info.flags.contains(RecordFlags::DELETED) {
                 self.live.push(self.records.len() as u32);
             }
@@ -164,6 +168,7 @@ impl MailServer {
                 id: info.message_id,
                 offset: info.offset,
                 len: info.record_len,
+                payload_len: info.payload_len,
                 flags: info.flags,
             });
         }
@@ -255,6 +260,7 @@ impl MailServer {
             id,
             offset,
             len,
+            payload_len,
             flags: RecordFlags::default(),
         });
         Ok(Commit {
@@ -492,6 +498,22 @@ impl MailServer {
     pub fn stop(&mut self, volume: &dyn Volume) -> Result<()> {
         if let Some(h) = self.handle.take() {
             volume.sync(h)?;
+            // What the file holds is what the index says: a restart on the
+            // very same contents (nobody wrote in between) need not scan.
+            if let Ok(image) = volume.image(h) {
+                let records: Rc<[datafile::RecordInfo]> = self
+                    .records
+                    .iter()
+                    .map(|r| datafile::RecordInfo {
+                        offset: r.offset,
+                        message_id: r.id,
+                        flags: r.flags,
+                        payload_len: r.payload_len,
+                        record_len: r.len,
+                    })
+                    .collect();
+                remember_scan(image, self.header, records);
+            }
             volume.close(h)?;
         }
         self.state = ServerState::Down;
@@ -526,6 +548,12 @@ impl MailServer {
         volume.read_at(self.held()?, offset, len_bytes)
     }
 
+    /// Where message `id`'s record starts, as the server's index has it.
+    pub fn offset_of(&self, id: u64) -> Option<u64> {
+        let i = self.records.binary_search_by_key(&id, |r| r.id).ok()?;
+        Some(self.records[i].offset)
+    }
+
     /// The data file's current image, as the holder sees it.
     pub fn image(&self, volume: &dyn Volume) -> Result<Content> {
         volume.image(self.held()?)
@@ -535,22 +563,40 @@ impl MailServer {
 /// `datafile::scan`, remembered for the last image scanned on this thread.
 /// Contents are immutable and shared, so an image that is the very same
 /// shared contents (as every night's start from the preset is) scans alike.
+/// The last two images scanned (the preset's, and the last one stopped on).
+type Memo = Vec<(Content, Header, Rc<[datafile::RecordInfo]>)>;
+
+thread_local! {
+    static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn remember_scan(image: Content, header: Header, records: Rc<[datafile::RecordInfo]>) {
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 2 {
+            m.remove(0);
+        }
+        m.push((image, header, records));
+    });
+}
+
 fn scan_memo(
     image: &Content,
-) -> std::result::Result<(Header, Vec<datafile::RecordInfo>), datafile::VerifyError> {
-    type Memo = Option<(Content, Header, Vec<datafile::RecordInfo>)>;
-    thread_local! {
-        static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(None) };
-    }
+) -> std::result::Result<(Header, Rc<[datafile::RecordInfo]>), datafile::VerifyError> {
     if let Some(hit) = MEMO.with(|m| {
-        m.borrow()
-            .as_ref()
-            .filter(|(c, _, _)| c.ptr_eq(image))
-            .map(|(_, h, r)| (*h, r.clone()))
+        let mut m = m.borrow_mut();
+        let i = m.iter().position(|(c, _, _)| c.ptr_eq(image))?;
+        // Most recently used last: the preset's image stays while nights
+        // come and go.
+        let entry = m.remove(i);
+        let hit = (entry.1, Rc::clone(&entry.2));
+        m.push(entry);
+        Some(hit)
     }) {
         return Ok(hit);
     }
     let (header, records) = datafile::scan(image)?;
-    MEMO.with(|m| *m.borrow_mut() = Some((image.clone(), header, records.clone())));
+    let records: Rc<[datafile::RecordInfo]> = Rc::from(records);
+    remember_scan(image.clone(), header, Rc::clone(&records));
     Ok((header, records))
 }

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use mailsim::demo::human_duration;
-use mailsim::report::{EventKind, Unavailable};
+use mailsim::report::EventKind;
 use mailsim::sim::ScenarioFile;
-use mailsim::{Event, Report, Scenario, Verdict};
+use mailsim::{Report, Scenario, Verdict};
 
 use super::CliError;
 use super::args::ScenarioArgs;
@@ -42,6 +42,12 @@ pub struct RunArgs {
     #[arg(long)]
     json: bool,
 
+    /// Also draw the night as a picture: an SVG timeline written to FILE
+    /// (replaced whole: written under a temporary name, then renamed).
+    /// Open it in a browser.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+
     /// Play the night on real files under DIR (created if missing; its
     /// parent must exist), with real threads, locks and a scaled wall clock,
     /// instead of simulating it. DIR must be empty or hold an earlier real
@@ -71,6 +77,9 @@ pub fn command(cmd: clap::Command) -> clap::Command {
 }
 
 pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
+    if let Some(file) = &args.svg {
+        check_file_target("--svg", file)?;
+    }
     let (scenario, report) = match &args.scenario_file {
         Some(file) => {
             let saved = read_scenario_file(file)?;
@@ -95,6 +104,9 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
     };
     if let Some(file) = &args.save {
         save(file, &scenario, &report)?;
+    }
+    if let Some(file) = &args.svg {
+        write_atomically("--svg", file, &report.to_svg())?;
     }
     if args.json {
         writeln!(out, "{}", report.to_json())?;
@@ -123,17 +135,18 @@ fn save(file: &Path, scenario: &Scenario, report: &Report) -> Result<(), CliErro
     let text = scenario
         .to_json(Some(report.choices()))
         .map_err(|e| CliError::Usage(format!("--save {}: {e}", file.display())))?;
-    save_atomically(file, &text)
+    write_atomically("--save", file, &format!("{text}\n"))
 }
 
 /// Writes `text` to `file` under a temporary name in the same directory,
 /// syncs it, and renames it into place, so that `file` is never seen half
 /// written. A path that cannot be a file (no such directory, a directory)
-/// is bad input; a failure while writing is a runtime failure.
-fn save_atomically(file: &Path, text: &str) -> Result<(), CliError> {
+/// is bad input; a failure while writing is a runtime failure. Errors name
+/// `flag` and `file`.
+pub(super) fn write_atomically(flag: &str, file: &Path, text: &str) -> Result<(), CliError> {
     use std::io::ErrorKind;
     let usage =
-        |e: &dyn std::fmt::Display| CliError::Usage(format!("--save {}: {e}", file.display()));
+        |e: &dyn std::fmt::Display| CliError::Usage(format!("{flag} {}: {e}", file.display()));
     let name = file
         .file_name()
         .filter(|_| !file.as_os_str().to_string_lossy().ends_with('/'))
@@ -149,14 +162,13 @@ fn save_atomically(file: &Path, text: &str) -> Result<(), CliError> {
     tmp_name.push(name);
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp = dir.join(tmp_name);
-    let runtime = |e: std::io::Error| CliError::Runtime(format!("--save {}: {e}", file.display()));
+    let runtime = |e: std::io::Error| CliError::Runtime(format!("{flag} {}: {e}", file.display()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| match e.kind() {
         ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::PermissionDenied => usage(&e),
         _ => runtime(e),
     })?;
     let written = f
         .write_all(text.as_bytes())
-        .and_then(|()| f.write_all(b"\n"))
         .and_then(|()| f.sync_all())
         .and_then(|()| std::fs::rename(&tmp, file));
     if let Err(e) = written {
@@ -164,6 +176,28 @@ fn save_atomically(file: &Path, text: &str) -> Result<(), CliError> {
         return Err(runtime(e));
     }
     Ok(())
+}
+
+/// Refuses, before the night is run, a FILE that cannot be written: a
+/// directory, or one in a folder that does not exist.
+pub(super) fn check_file_target(flag: &str, file: &Path) -> Result<(), CliError> {
+    let usage =
+        |e: &dyn std::fmt::Display| CliError::Usage(format!("{flag} {}: {e}", file.display()));
+    if file.as_os_str().is_empty() || file.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(usage(&"not a file name"));
+    }
+    if std::fs::metadata(file).is_ok_and(|m| m.is_dir()) {
+        return Err(usage(&"is a directory"));
+    }
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(usage(&format!("{} is not a directory", dir.display()))),
+        Err(e) => Err(usage(&format!("{}: {e}", dir.display()))),
+    }
 }
 
 /// Refuses, before anything is created, a `--real` directory whose parent
@@ -219,100 +253,10 @@ fn real_error(dir: &Path, e: mailsim::Error) -> CliError {
     }
 }
 
-/// Runs shorter than this are printed event by event.
-const MIN_CONDENSED: usize = 3;
-
-/// Routine mail traffic: told in bulk, one line per run of it.
-fn is_traffic(e: &Event) -> bool {
-    matches!(
-        e.kind,
-        EventKind::Delivered { .. }
-            | EventKind::MarkedRead { .. }
-            | EventKind::Deleted { .. }
-            | EventKind::Deferred { .. }
-    )
-}
-
 /// The timeline, one event a line, with each run of routine traffic told as
 /// one line; every other event is kept.
 fn narrate(report: &Report) -> String {
-    let mut out = String::new();
-    let events = report.timeline();
-    let mut i = 0;
-    while i < events.len() {
-        let run = events[i..].iter().take_while(|e| is_traffic(e)).count();
-        if run >= MIN_CONDENSED {
-            out.push_str(&condensed(&events[i..i + run]));
-            i += run;
-        } else {
-            let n = run.max(1);
-            for e in &events[i..i + n] {
-                out.push_str(&format!("{e}\n"));
-            }
-            i += n;
-        }
-    }
-    out
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn condensed(run: &[Event]) -> String {
-    let (mut delivered, mut read, mut deleted) = (0, 0, 0);
-    let (mut down, mut hung, mut paused) = (0, 0, 0);
-    for e in run {
-        match e.kind {
-            EventKind::Delivered { .. } => delivered += 1,
-            EventKind::MarkedRead { .. } => read += 1,
-            EventKind::Deleted { .. } => deleted += 1,
-            EventKind::Deferred { reason, .. } => match reason {
-                Unavailable::Down => down += 1,
-                Unavailable::Hung => hung += 1,
-                Unavailable::Paused => paused += 1,
-            },
-            _ => {}
-        }
-    }
-    let mut parts = Vec::new();
-    let served = delivered + read + deleted;
-    if served > 0 {
-        let mut kinds = Vec::new();
-        for (n, one, many) in [
-            (delivered, "delivery", "deliveries"),
-            (read, "read", "reads"),
-            (deleted, "deletion", "deletions"),
-        ] {
-            if n > 0 {
-                kinds.push(plural(n, one, many));
-            }
-        }
-        parts.push(format!(
-            "{} ({})",
-            plural(served, "mail transaction", "mail transactions"),
-            kinds.join(", ")
-        ));
-    }
-    for (n, why) in [
-        (down, "server shut down"),
-        (hung, "server not answering"),
-        (paused, "server paused"),
-    ] {
-        if n > 0 {
-            parts.push(format!(
-                "{} deferred ({why})",
-                plural(n, "request", "requests")
-            ));
-        }
-    }
-    let (first, last) = (run[0].time, run[run.len() - 1].time);
-    let when = if first.time_of_day() == last.time_of_day() {
-        first.to_string()
-    } else {
-        format!("{first}–{last}")
-    };
-    format!("{when} … {} …\n", parts.join(", "))
+    mailsim::demo::narrate_condensed(report.timeline())
 }
 
 fn mb(bytes: u64) -> String {

@@ -782,6 +782,18 @@ impl SnapshotSession for FreezeThawSession {
         }
         Ok(())
     }
+
+    fn after_backup(&mut self, server: &mut dyn ServerControl, _finished: bool) -> Result<()> {
+        // The backup died mid-snapshot: never leave the writer frozen.
+        if matches!(
+            self.stage,
+            FreezeStage::Freezing | FreezeStage::Frozen { .. }
+        ) {
+            server.resume();
+            self.stage = FreezeStage::Idle;
+        }
+        Ok(())
+    }
 }
 
 impl SnapshotPolicy for FreezeThaw {

@@ -80,13 +80,22 @@ impl ScenarioFile {
     }
 }
 
+/// Seconds, to the microsecond: exact through a write and a read.
 fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
+    d.as_micros() as f64 / 1e6
 }
 
+/// The longest duration a scenario file may hold.
+const MAX_FILE_SECS: f64 = 366.0 * 24.0 * 3600.0;
+
 fn duration(field: &'static str, s: f64) -> Result<Duration> {
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| Error::invalid(field, format!("{s} is not a duration in seconds")))
+    if !(0.0..=MAX_FILE_SECS).contains(&s) {
+        return Err(Error::invalid(
+            field,
+            format!("{s} is not a duration in seconds between 0 and a year"),
+        ));
+    }
+    Ok(Duration::from_micros((s * 1e6).round() as u64))
 }
 
 #[derive(Serialize)]

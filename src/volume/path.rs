@@ -1,15 +1,18 @@
 //! [`VolumePath`]: a volume name and the folders and file below it.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A path on a named volume: the volume and its components, displayed
 /// Mac-style with colons (`Server HD:System Folder:Extensions`).
 ///
 /// A path with no components names the volume itself.
+///
+/// Cheap to clone: the name and the components are shared.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VolumePath {
-    volume: String,
-    components: Vec<String>,
+    volume: Arc<str>,
+    components: Arc<[String]>,
 }
 
 impl VolumePath {
@@ -20,7 +23,7 @@ impl VolumePath {
         S: Into<String>,
     {
         VolumePath {
-            volume: volume.into(),
+            volume: Arc::from(volume.into()),
             components: components.into_iter().map(Into::into).collect(),
         }
     }
@@ -28,8 +31,8 @@ impl VolumePath {
     /// The root of `volume`.
     pub fn root(volume: impl Into<String>) -> VolumePath {
         VolumePath {
-            volume: volume.into(),
-            components: Vec::new(),
+            volume: Arc::from(volume.into()),
+            components: Arc::from([]),
         }
     }
 
@@ -46,8 +49,8 @@ impl VolumePath {
             components.push(p.to_owned());
         }
         Some(VolumePath {
-            volume: volume.to_owned(),
-            components,
+            volume: Arc::from(volume),
+            components: Arc::from(components),
         })
     }
 
@@ -63,7 +66,7 @@ impl VolumePath {
 
     /// The last component, or the volume's name for a root.
     pub fn name(&self) -> &str {
-        self.components.last().unwrap_or(&self.volume)
+        self.components.last().map_or(&self.volume, |c| c.as_str())
     }
 
     /// Whether this names the volume itself.
@@ -73,30 +76,33 @@ impl VolumePath {
 
     /// This path with `name` appended.
     pub fn join(&self, name: impl Into<String>) -> VolumePath {
-        let mut p = self.clone();
-        p.components.push(name.into());
-        p
+        let mut components = self.components.to_vec();
+        components.push(name.into());
+        VolumePath {
+            volume: Arc::clone(&self.volume),
+            components: Arc::from(components),
+        }
     }
 
     /// The enclosing folder (or volume); `None` for a root.
     pub fn parent(&self) -> Option<VolumePath> {
         let (_, rest) = self.components.split_last()?;
         Some(VolumePath {
-            volume: self.volume.clone(),
-            components: rest.to_vec(),
+            volume: Arc::clone(&self.volume),
+            components: Arc::from(rest),
         })
     }
 
     /// Whether `self` is `other` or lies inside it.
     pub fn starts_with(&self, other: &VolumePath) -> bool {
-        self.volume == other.volume && self.components.starts_with(&other.components)
+        self.volume == other.volume && self.components.starts_with(&other.components[..])
     }
 }
 
 impl fmt::Display for VolumePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.volume)?;
-        for c in &self.components {
+        for c in self.components.iter() {
             f.write_str(":")?;
             f.write_str(c)?;
         }

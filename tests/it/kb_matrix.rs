@@ -61,9 +61,17 @@ fn no_remedy_and_hang_is_a_hang() {
         assert!(r.mail_data_archived().all(|a| a.verdict.is_consistent()));
         // The hang is explained: who waits for what, held by whom, since when.
         let chain = r.hang_chain().expect("a hang names its wait-for chain");
-        let hung = r.timeline().iter().find(|e| e.kind == EventKind::Hung).unwrap().time;
+        let hung = r
+            .timeline()
+            .iter()
+            .find(|e| e.kind == EventKind::Hung)
+            .unwrap()
+            .time;
         assert!(chain.iter().all(|l| l.since == hung));
-        let server = chain.iter().find(|l| l.waiter == "the Mail Server").unwrap();
+        let server = chain
+            .iter()
+            .find(|l| l.waiter == "the Mail Server")
+            .unwrap();
         assert!(server.resource.contains("Retrospect Remote"), "{server}");
         assert!(server.holder.contains("Microsoft Mail Data"), "{server}");
         assert!(chain.iter().any(|l| l.holder.contains("administrator")));

@@ -6,14 +6,17 @@ mod cli;
 #[cfg(feature = "proptest")]
 mod explore;
 mod faults;
+mod fuzz_regressions;
 #[cfg(feature = "proptest")]
 mod harness;
 mod kb_matrix;
+mod kept_true;
 #[cfg(feature = "cli")]
 mod processes;
 mod properties;
 mod real;
 mod snapshots;
 mod support;
+mod svg;
 #[cfg(feature = "cli")]
 mod sweep;

@@ -1,0 +1,115 @@
+//! What the fuzz targets (`fuzz/`) found, each as the smallest scenario
+//! that shows it, built with the public builder. A test here is named after
+//! what broke.
+
+use mailsim::invariants;
+use mailsim::policy::FreezeThaw;
+use mailsim::report::EventKind;
+use mailsim::sim::{Fault, SERVER_HD};
+use mailsim::{ConflictBehavior, OpenFilePolicy, Report, Scenario, TimeOfDay};
+
+fn holds(r: &Report) {
+    if let Err(v) = invariants::check(r) {
+        panic!("{v}: {:?}\n{}", v.event_in(r), r.narrate());
+    }
+}
+
+/// Found by `night`. A Server HD with no room left makes every write of the
+/// data file fail: the server crashes at its first transaction, and again
+/// each time the administrator restarts it (the deferred requests are resent
+/// at once and the first one fails). The runner gives up after three visits
+/// and the night ends with the server down after a crash no restart follows,
+/// which `invariants::check` reports as `no_unbounded_wait`. Any seed, the
+/// KB preset otherwise unchanged.
+#[test]
+fn a_server_that_crashes_on_every_restart_still_satisfies_no_unbounded_wait() {
+    for seed in 0..3 {
+        let r = Scenario::kb98097()
+            .seed(seed)
+            .conflict_behavior(ConflictBehavior::Shutdown)
+            .fault(Fault::DiskFull {
+                volume: SERVER_HD.to_owned(),
+                capacity_bytes: 0,
+            })
+            .run()
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        holds(&r);
+    }
+}
+
+/// Found by `night`. The server crashed earlier in the night (an injected
+/// write error); a backup that respects locks finds the data file unheld and
+/// opens it; the administrator's visit falls while it reads the file, and
+/// the restart's open is refused (`deny conflict: Retrospect Remote has it
+/// open`). The runner treats that refusal as a fatal error, so `run` fails
+/// for a scenario that validates, instead of the restart failing (or
+/// waiting) on the timeline.
+#[test]
+fn a_restart_while_a_lock_respecting_backup_reads_the_data_file_does_not_fail_the_run() {
+    // The backup starts at 01:00 and reads Mail Data from about 01:20 to
+    // 01:23; the administrator comes by at 01:21. (A backup that ignores
+    // locks or waits for idle opens the file without denying writers, and
+    // the restart succeeds.)
+    let r = Scenario::kb98097()
+        .seed(1)
+        .open_files(OpenFilePolicy::respect_locks())
+        .fault(Fault::WriteError { nth: 1 })
+        .admin_at(TimeOfDay::hm(1, 21))
+        .run()
+        .unwrap_or_else(|e| panic!("a valid scenario failed to run: {e}"));
+    holds(&r);
+}
+
+/// Found by `night`. `FreezeThaw` pauses the server ("VSS freeze: the writer
+/// holds its writes") and resumes it only from `before_live_file`, on the
+/// backup's next steps; its session has no `after_backup`. A backup that
+/// crashes on one of those steps (between the freeze and the thaw) leaves
+/// the server paused to the end of the night: `no_unbounded_wait`. With the
+/// KB preset and the default `FreezeThaw` that is step 344 (seed 1); the
+/// test tries every step, so that it does not depend on the preset's sizes.
+#[test]
+fn a_backup_crash_while_freeze_thaw_holds_the_writes_thaws_the_server() {
+    for at_step in 1..=5_000 {
+        let r = Scenario::kb98097()
+            .seed(1)
+            .snapshot(FreezeThaw::default())
+            .fault(Fault::BackupCrash { at_step })
+            .run()
+            .unwrap_or_else(|e| panic!("backup crash at step {at_step}: {e}"));
+        if let Err(v) = invariants::check(&r) {
+            panic!("backup crash at step {at_step}: {v}: {:?}", v.event_in(&r));
+        }
+        let crashed = r
+            .timeline()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::BackupFailed { .. }));
+        if !crashed {
+            // Past the backup's last step: every step has been tried.
+            return;
+        }
+    }
+    panic!("the backup still crashes at step 5000");
+}
+
+/// Found by `scenario_file`. serde_json's default float parsing is not
+/// exact: some numbers of 16 or 17 significant digits are read one ulp off
+/// (`0.9777777777777779` as `0.977777777777778`, `7440737095516151.0` as
+/// `7440737095516150.0`), while `to_json` writes each `f64` in the shortest
+/// form that reads back exactly. So a scenario saved by `to_json` does not
+/// read back to the same scenario (`shutdown_probability`, every `*_s`
+/// duration). serde_json's `float_roundtrip` feature makes the parse exact.
+#[test]
+fn a_scenario_file_written_by_to_json_reads_back_to_the_same_numbers() {
+    let round_trip = |s: &Scenario| {
+        let json = s.to_json(None).unwrap();
+        let again = Scenario::from_json(&json).unwrap().scenario.to_json(None);
+        assert_eq!(again.unwrap(), json);
+    };
+    round_trip(&Scenario::kb98097().kb_conflict(0.977_777_777_777_777_9));
+    round_trip(
+        &Scenario::kb98097().open_files(OpenFilePolicy::RespectLocks {
+            retries: 3,
+            interval: std::time::Duration::from_secs(7_440_737_095_516_151),
+        }),
+    );
+}
