@@ -373,13 +373,20 @@ enum Policy {
     /// Diagnostics (`--diag`): the snapshot read in 64 KiB chunks into one
     /// buffer, instead of into a whole image.
     CopyOnWriteChunked,
+    /// Diagnostics: as `CopyOnWriteChunked`, resting 20 µs between chunks
+    /// (outside the volume's snapshot lock).
+    CopyOnWriteChunkedRest,
     /// Diagnostics: no snapshot; the policy's thread fills a fresh buffer as
     /// large as the file, as `to_content` does.
     TouchMemory,
 }
 
 impl Policy {
-    const DIAG: [Policy; 2] = [Policy::CopyOnWriteChunked, Policy::TouchMemory];
+    const DIAG: [Policy; 3] = [
+        Policy::CopyOnWriteChunked,
+        Policy::CopyOnWriteChunkedRest,
+        Policy::TouchMemory,
+    ];
 
     const ALL: [Policy; 6] = [
         Policy::CopyOnWrite,
@@ -399,6 +406,7 @@ impl Policy {
             Policy::StopServer => "StopServer",
             Policy::ScheduledCopy => "ScheduledCopy",
             Policy::CopyOnWriteChunked => "CopyOnWrite chunked",
+            Policy::CopyOnWriteChunkedRest => "CopyOnWrite ch.+rest",
             Policy::TouchMemory => "touch memory only",
         }
     }
@@ -434,7 +442,8 @@ fn take_copy(rig: &Rig, server: &Server, policy: Policy) -> Steps {
             let image = st.time("read", || snap.to_content().expect("the snapshot reads"));
             assert_eq!(image.len_bytes(), snap.len_bytes());
         }
-        Policy::CopyOnWriteChunked => {
+        Policy::CopyOnWriteChunked | Policy::CopyOnWriteChunkedRest => {
+            let rest = policy == Policy::CopyOnWriteChunkedRest;
             let snap = st.time("snapshot", || server.snapshot());
             st.time("read", || {
                 let mut buf = vec![0; 64 * 1024];
@@ -444,6 +453,9 @@ fn take_copy(rig: &Rig, server: &Server, policy: Policy) -> Steps {
                     assert!(n > 0);
                     std::hint::black_box(&buf);
                     pos += n as u64;
+                    if rest {
+                        thread::sleep(Duration::from_micros(20));
+                    }
                 }
             });
         }

@@ -1130,6 +1130,52 @@ pub fn build_image(
     out
 }
 
+/// The record at `offset` of a file whose current header is `header`, read
+/// and checked on its own (magic, flags and their complement, bounds), with
+/// the header's pending flag update applied: how to look one message up
+/// without scanning the file. Its payload checksum is not checked.
+pub fn record_at<R: ReadAt + ?Sized>(
+    file: &R,
+    header: &Header,
+    offset: u64,
+) -> Result<RecordInfo, VerifyError> {
+    let bad = |reason| VerifyError::BadRecord { offset, reason };
+    if offset < header.records_start || offset >= header.committed_len {
+        return Err(bad("outside the committed records"));
+    }
+    let mut h = [0u8; RECORD_HEADER_LEN];
+    if !file.read_at(offset, &mut h) {
+        return Err(VerifyError::Truncated {
+            committed_len: header.committed_len,
+            len_bytes: file.len_bytes(),
+        });
+    }
+    if le_u16(&h, 0) != RECORD_MAGIC {
+        return Err(bad("bad record magic"));
+    }
+    let flags = match header.pending {
+        Some(p) if p.offset == offset => p.flags,
+        _ => {
+            if h[3] != !h[2] {
+                return Err(bad("flags and their complement disagree"));
+            }
+            RecordFlags::from_bits(h[2]).ok_or_else(|| bad("unknown flag bits"))?
+        }
+    };
+    let payload_len = le_u32(&h, 4);
+    let len = record_len(payload_len);
+    if offset.saturating_add(len) > header.committed_len {
+        return Err(bad("record runs past the committed end"));
+    }
+    Ok(RecordInfo {
+        offset,
+        message_id: le_u64(&h, 8),
+        flags,
+        payload_len,
+        record_len: len,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2775,50 +2821,4 @@ mod tests {
             let _ = scan(&image);
         }
     }
-}
-
-/// The record at `offset` of a file whose current header is `header`, read
-/// and checked on its own (magic, flags and their complement, bounds), with
-/// the header's pending flag update applied: how to look one message up
-/// without scanning the file. Its payload checksum is not checked.
-pub fn record_at<R: ReadAt + ?Sized>(
-    file: &R,
-    header: &Header,
-    offset: u64,
-) -> Result<RecordInfo, VerifyError> {
-    let bad = |reason| VerifyError::BadRecord { offset, reason };
-    if offset < header.records_start || offset >= header.committed_len {
-        return Err(bad("outside the committed records"));
-    }
-    let mut h = [0u8; RECORD_HEADER_LEN];
-    if !file.read_at(offset, &mut h) {
-        return Err(VerifyError::Truncated {
-            committed_len: header.committed_len,
-            len_bytes: file.len_bytes(),
-        });
-    }
-    if le_u16(&h, 0) != RECORD_MAGIC {
-        return Err(bad("bad record magic"));
-    }
-    let flags = match header.pending {
-        Some(p) if p.offset == offset => p.flags,
-        _ => {
-            if h[3] != !h[2] {
-                return Err(bad("flags and their complement disagree"));
-            }
-            RecordFlags::from_bits(h[2]).ok_or_else(|| bad("unknown flag bits"))?
-        }
-    };
-    let payload_len = le_u32(&h, 4);
-    let len = record_len(payload_len);
-    if offset.saturating_add(len) > header.committed_len {
-        return Err(bad("record runs past the committed end"));
-    }
-    Ok(RecordInfo {
-        offset,
-        message_id: le_u64(&h, 8),
-        flags,
-        payload_len,
-        record_len: len,
-    })
 }

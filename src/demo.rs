@@ -1,14 +1,25 @@
-//! The demo's table: the KB night under each remedy, over many seeds.
+//! The demo's table: the KB night under each remedy, over many seeds, and a
+//! narrated excerpt of a real night for each outcome.
 //!
 //! [`cases`] lists the rows — no remedy under each conflict behavior, each of
 //! the KB's exclusions, a lock-aware backup, the KB's other remedies
 //! (stopping the server, the MS Mail Backup copy with and without the
 //! exclusion it needs) and the modern snapshot policies — as [`DemoCase`]s:
-//! a label, a plain-English explanation of what the remedy costs, and the
-//! [`Scenario`] behind it. [`run_case`]
-//! runs one case over seeds `0..seeds` and sums the reports into a
-//! [`DemoRow`]; [`table`] does it for every case; [`render_table`] and
-//! [`rows_to_json`] display the result. `mailsim demo` is these four calls.
+//! a label, a plain-English explanation of what the row shows and what the
+//! remedy costs, the [`Scenario`] behind it and the `mailsim run` flags that
+//! replay it. [`run_case`] runs one case over seeds `0..seeds` and sums the
+//! reports into a [`DemoRow`]; [`table`] does it for every case;
+//! [`render_table`] and [`rows_to_json`] display the result.
+//!
+//! [`table_and_excerpts`] also picks, for each outcome of
+//! [`EXCERPT_OUTCOMES`] (clean, graceful shutdown, hang, corrupted), the
+//! first night of the table that ends that way and cuts an [`Excerpt`] of
+//! its narration: the minutes around the conflict, or on a clean night
+//! around the moment the remedy acted ([`excerpt`] does it for any report).
+//! [`render_demo`] prints the whole of `mailsim demo` — a paragraph on the
+//! problem, the table, the excerpts — in plain text or with ANSI colours;
+//! [`demo_to_json`] is its `--json`. [`narrate_condensed`] is the
+//! narration `mailsim run` prints, routine traffic condensed.
 //!
 //! What does not live here: the command line (the `mailsim` binary) and the
 //! simulation itself ([`crate::sim`]).
@@ -369,10 +380,7 @@ struct Finder {
 
 impl Finder {
     fn consider(&mut self, case: &DemoCase, seed: u64, report: &Report) {
-        let Some(i) = EXCERPT_OUTCOMES
-            .iter()
-            .position(|o| *o == report.outcome())
-        else {
+        let Some(i) = EXCERPT_OUTCOMES.iter().position(|o| *o == report.outcome()) else {
             return;
         };
         if self.found[i].is_none() {
@@ -505,7 +513,11 @@ pub fn excerpt(report: &Report, label: &str, seed: u64) -> Option<Excerpt> {
         .iter()
         .position(|e| matches!(e.kind, EventKind::ForeignAccess { .. }));
     let focus = if outcome == Outcome::Clean {
-        if conflict.is_some() || !report.mail_data_archived().any(|a| a.verdict.is_consistent()) {
+        if conflict.is_some()
+            || !report
+                .mail_data_archived()
+                .any(|a| a.verdict.is_consistent())
+        {
             return None;
         }
         events.iter().position(remedy_acts)?
@@ -619,7 +631,11 @@ fn archived_verdict(report: &Report, events: &[Event]) -> Option<(String, Tone)>
             } => (
                 format!(
                     "         ↳ a consistent copy (generation {generation}{})",
-                    if stale { ", stale: made on an earlier night" } else { "" }
+                    if stale {
+                        ", stale: made on an earlier night"
+                    } else {
+                        ""
+                    }
                 ),
                 Tone::Good,
             ),
@@ -707,13 +723,19 @@ pub fn render_excerpts(excerpts: &[Excerpt], color: bool) -> String {
             _ => Tone::Warn,
         };
         let rule = "─".repeat(EXCERPT_WIDTH.saturating_sub(heading.chars().count()));
-        let _ = writeln!(out, "{}", bold(&paint(&format!("{heading}{rule}"), tone, color), color));
+        let _ = writeln!(
+            out,
+            "{}",
+            bold(&paint(&format!("{heading}{rule}"), tone, color), color)
+        );
         for line in wrap(&e.caption, EXCERPT_WIDTH, "") {
             let _ = writeln!(out, "{line}");
         }
         for (line, tone) in e.lines.iter().zip(&e.tones) {
             // Paths keep their spaces unbroken.
-            let mut kept = line.replace(" MB)", "\u{a0}MB)").replace(" KB)", "\u{a0}KB)");
+            let mut kept = line
+                .replace(" MB)", "\u{a0}MB)")
+                .replace(" KB)", "\u{a0}KB)");
             for p in &e.paths {
                 kept = kept.replace(p.as_str(), &p.replace(' ', "\u{a0}"));
             }
@@ -756,7 +778,11 @@ fn paint_time(line: &str, tone: Tone, color: bool) -> String {
     let split = line.find(' ').unwrap_or(0);
     let (time, rest) = line.split_at(split);
     if time.starts_with(|c: char| c.is_ascii_digit()) {
-        format!("{}{}", paint(time, Tone::Dim, color), paint(rest, tone, color))
+        format!(
+            "{}{}",
+            paint(time, Tone::Dim, color),
+            paint(rest, tone, color)
+        )
     } else {
         paint(line, tone, color)
     }
@@ -1228,7 +1254,11 @@ pub fn render_table_colored(rows: &[DemoRow], color: bool) -> String {
     }
     out.push('\n');
     for r in rows {
-        out.push_str(&term_and_text(&format!("{}: {}", r.label, r.explanation), width, color));
+        out.push_str(&term_and_text(
+            &format!("{}: {}", r.label, r.explanation),
+            width,
+            color,
+        ));
     }
     out
 }

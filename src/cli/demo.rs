@@ -73,7 +73,8 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
 /// Creates `--svg DIR` (and its parents) if missing; a path that is, or
 /// runs through, something other than a directory is bad input.
 fn make_dir(dir: &Path) -> Result<(), CliError> {
-    let usage = |e: &dyn std::fmt::Display| CliError::Usage(format!("--svg {}: {e}", dir.display()));
+    let usage =
+        |e: &dyn std::fmt::Display| CliError::Usage(format!("--svg {}: {e}", dir.display()));
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => return Ok(()),
         Ok(_) => return Err(usage(&"not a directory")),

@@ -35,6 +35,8 @@ const WIDTH: f64 = 1200.0;
 const PLOT_X0: f64 = 178.0;
 /// Right edge of the plotted time.
 const PLOT_X1: f64 = WIDTH - 28.0;
+/// Labels may run past the plot up to here.
+const LABEL_X1: f64 = WIDTH - 4.0;
 /// Nights drawn at most; later ones are mentioned in a note.
 const MAX_NIGHTS: usize = 7;
 /// Height of a lane's bar.
@@ -242,10 +244,10 @@ pub(super) fn render(report: &Report) -> String {
     y += 12.0;
 
     let mut out = String::with_capacity(svg.out.len() + 4096);
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
-         role=\"img\" aria-labelledby=\"svg-title svg-desc\">\n",
+         role=\"img\" aria-labelledby=\"svg-title svg-desc\">",
         w = WIDTH,
         h = n(y)
     );
@@ -572,6 +574,15 @@ impl<'a> Model<'a> {
         self.states.retain(|&(a, b, _)| b > a);
     }
 
+    /// The server's state at `t` (the later one at a change).
+    fn state_at(&self, t: u64) -> State {
+        self.states
+            .iter()
+            .rev()
+            .find(|&&(t0, _, _)| t0 <= t)
+            .map_or(State::NotRunning, |&(_, _, s)| s)
+    }
+
     fn archived_verdict(&self, night: u32, path: &VolumePath) -> Option<Verdict> {
         self.report
             .archive()
@@ -668,13 +679,37 @@ impl<'a> Model<'a> {
                     self.file_starts.push((t, e.night));
                     if let Some(p) = e.path.as_ref().filter(|_| on_mail) {
                         close_read(self, &mut read, t);
-                        let conflict = tl.iter().skip(i).take(4).any(|x| {
-                            x.time == e.time && matches!(x.kind, EventKind::ForeignAccess { .. })
-                        });
+                        // A conflict if the server noticed a foreign open
+                        // while this read went on (at once in the simulator,
+                        // a moment later on real files).
+                        let end = tl[i + 1..]
+                            .iter()
+                            .position(|x| {
+                                x.actor == Actor::RetrospectRemote
+                                    && matches!(
+                                        x.kind,
+                                        EventKind::Opened
+                                            | EventKind::Archived { .. }
+                                            | EventKind::BackupFailed { .. }
+                                            | EventKind::IoError { .. }
+                                            | EventKind::BackupFinished { .. }
+                                    )
+                            })
+                            .map_or(tl.len(), |k| i + 1 + k);
+                        let conflict = tl[i..end]
+                            .iter()
+                            .any(|x| matches!(x.kind, EventKind::ForeignAccess { .. }));
                         let (class, label) = if conflict {
                             ("read-live", "reads the live Mail Data".to_owned())
                         } else if p == &live {
-                            ("read-safe", "reads Mail Data (server stopped)".to_owned())
+                            let why = match self.state_at(t) {
+                                State::Stopped => "server stopped",
+                                State::ShutDown | State::Crashed | State::NotRunning => {
+                                    "server down"
+                                }
+                                _ => "not held",
+                            };
+                            ("read-safe", format!("reads Mail Data ({why})"))
                         } else {
                             ("read-safe", format!("reads the copy {}", p.name()))
                         };
@@ -847,9 +882,12 @@ impl<'a> Model<'a> {
                     .or_shorter(&[&format!("{requests} resent")]),
                 ),
                 EventKind::ForeignAccess { by } => {
+                    // The server's reaction follows at once in the
+                    // simulator, a moment later on real files.
                     let reaction = tl[i + 1..]
                         .iter()
-                        .take_while(|x| x.time == e.time)
+                        .take(200)
+                        .take_while(|x| !matches!(x.kind, EventKind::ForeignAccess { .. }))
                         .find_map(|x| match x.kind {
                             EventKind::ShutDown { .. } if x.actor == Actor::MailServer => {
                                 Some("→ the Mail Server shuts down")
@@ -1383,7 +1421,7 @@ impl Panel<'_, '_> {
             let x = self.axis.x(c.t);
             svg.line("conflict", x, lanes_top - 4.0, x, lanes_bottom + 4.0);
             let w = text_width(&c.opened, 12.0).max(text_width(c.reaction, 12.0));
-            let (x0, x1, tx, anchor) = if x + 4.0 + w > PLOT_X1 + 20.0 {
+            let (x0, x1, tx, anchor) = if x + 4.0 + w > LABEL_X1 {
                 (x - 4.0 - w, x - 4.0, x - 4.0, Some("end"))
             } else {
                 (x + 4.0, x + 4.0 + w, x + 4.0, None)
@@ -1413,7 +1451,7 @@ impl Panel<'_, '_> {
         for s in &self.axis.segments {
             let mut t = s.t0.div_ceil(self.axis.minor) * self.axis.minor;
             while t <= s.t1 {
-                out.push((t, t % self.axis.major == 0));
+                out.push((t, t.is_multiple_of(self.axis.major)));
                 t += self.axis.minor;
             }
         }
@@ -1511,17 +1549,20 @@ impl Panel<'_, '_> {
                 State::Serving | State::NotRunning | State::Paused => "bar-label-dark",
                 _ => "bar-label",
             };
+            // A state that begins inside the plot begins at an event whose
+            // mark (a crash, a restart) may sit at its start.
+            let inset = if x0 > PLOT_X0 + 1.0 { 8.0 } else { 0.0 };
             if matches!(state, State::Serving | State::NotRunning) {
                 // Said inside when there is room; never worth a note.
                 let room = self.room(x0, x1);
                 if let Some(t) = texts
                     .iter()
-                    .find(|t| text_width(t, BAR_LABEL_SIZE) + 10.0 <= room)
+                    .find(|t| text_width(t, BAR_LABEL_SIZE) + 10.0 + inset <= room)
                 {
-                    svg.text(class, x0 + 5.0, y + 16.0, None, t);
+                    svg.text(class, x0 + 5.0 + inset, y + 16.0, None, t);
                 }
             } else {
-                self.bar_label(svg, labels, 0, (x0, x0 + w), &texts, class, 2);
+                self.bar_label(svg, labels, 0, (x0 + inset, x0 + w), &texts, class, 2);
             }
         }
         for s in self
@@ -1677,11 +1718,11 @@ impl Panel<'_, '_> {
             for text in &l.texts {
                 let w = text_width(text, NOTE_SIZE);
                 let start = (l.x - 6.0).max(PLOT_X0 - 4.0);
-                if start + w <= PLOT_X1 + 20.0 && row.take(start, start + w) {
+                if start + w <= LABEL_X1 && row.take(start, start + w) {
                     svg.text("note", start, y, None, text);
                     break;
                 }
-                let end = (l.x + 6.0).min(PLOT_X1 + 20.0);
+                let end = (l.x + 6.0).min(LABEL_X1);
                 if end - w >= PLOT_X0 - 4.0 && row.take(end - w, end) {
                     svg.text("note", end, y, Some("end"), text);
                     break;
@@ -1712,7 +1753,12 @@ impl Panel<'_, '_> {
                 n(top - 2.0),
                 h = n(h)
             );
-            let hidden = human_duration(SimTime::from_micros(b.t0) - SimTime::from_micros(a.t1));
+            let gap = SimTime::from_micros(b.t0) - SimTime::from_micros(a.t1);
+            let hidden = if gap.as_secs().is_multiple_of(3600) {
+                format!("{} h", gap.as_secs() / 3600)
+            } else {
+                human_duration(gap)
+            };
             svg.text("break-label", mid, axis_y + 17.0, None, &hidden);
         }
     }
@@ -1815,9 +1861,7 @@ fn legend(svg: &mut Svg, top: f64) -> f64 {
             match swatch {
                 Bar("") => {}
                 // `swatch` tells the legend's samples from the marks.
-                Bar(class) => {
-                    svg.rect_plain(&format!("{class} swatch"), x, y + 2.0, 18.0, 10.0)
-                }
+                Bar(class) => svg.rect_plain(&format!("{class} swatch"), x, y + 2.0, 18.0, 10.0),
                 Mark(class, shape) => {
                     svg.mark(&format!("{class} swatch"), *shape, x + 9.0, y + 7.0, "")
                 }

@@ -80,9 +80,17 @@ impl ScenarioFile {
     }
 }
 
-/// Seconds, to the microsecond: exact through a write and a read.
-fn secs(d: Duration) -> f64 {
-    d.as_micros() as f64 / 1e6
+/// Seconds, to the microsecond: exact through a write and a read. A
+/// duration longer than a file may hold (a year) cannot be saved.
+fn secs(field: &'static str, d: Duration) -> Result<f64> {
+    let s = d.as_micros() as f64 / 1e6;
+    if s > MAX_FILE_SECS {
+        return Err(Error::invalid(
+            field,
+            format!("{s} s is longer than a scenario file may hold (a year)"),
+        ));
+    }
+    Ok(s)
 }
 
 /// The longest duration a scenario file may hold.
@@ -524,18 +532,18 @@ fn snapshot_of(p: &Arc<dyn SnapshotPolicy>) -> Result<SnapshotDoc> {
         SnapshotDoc::CopyOnWrite
     } else if let Some(f) = any.downcast_ref::<FreezeThaw>() {
         SnapshotDoc::FreezeThaw {
-            freeze_timeout_s: Some(secs(f.freeze_timeout)),
-            hold_writes_limit_s: Some(secs(f.hold_writes_limit)),
-            freeze_time_s: Some(secs(f.freeze_time)),
-            snapshot_time_s: Some(secs(f.snapshot_time)),
+            freeze_timeout_s: Some(secs("snapshot.freeze_timeout_s", f.freeze_timeout)?),
+            hold_writes_limit_s: Some(secs("snapshot.hold_writes_limit_s", f.hold_writes_limit)?),
+            freeze_time_s: Some(secs("snapshot.freeze_time_s", f.freeze_time)?),
+            snapshot_time_s: Some(secs("snapshot.snapshot_time_s", f.snapshot_time)?),
             retries: Some(f.retries),
-            retry_interval_s: Some(secs(f.retry_interval)),
+            retry_interval_s: Some(secs("snapshot.retry_interval_s", f.retry_interval)?),
             writer_vetoes: f.writer_vetoes,
         }
     } else if let Some(o) = any.downcast_ref::<OnlineCopy>() {
         SnapshotDoc::OnlineCopy {
             pages_per_step: Some(o.pages_per_step),
-            step_interval_s: Some(secs(o.step_interval)),
+            step_interval_s: Some(secs("snapshot.step_interval_s", o.step_interval)?),
             max_restarts: Some(o.max_restarts),
         }
     } else {
@@ -577,11 +585,11 @@ impl Scenario {
                 OpenFilePolicy::IgnoreLocks => OpenFilesDoc::IgnoreLocks,
                 OpenFilePolicy::RespectLocks { retries, interval } => OpenFilesDoc::RespectLocks {
                     retries,
-                    interval_s: secs(interval),
+                    interval_s: secs("open_files.interval_s", interval)?,
                 },
                 OpenFilePolicy::WaitForIdle { idle, timeout } => OpenFilesDoc::WaitForIdle {
-                    idle_s: secs(idle),
-                    timeout_s: secs(timeout),
+                    idle_s: secs("open_files.idle_s", idle)?,
+                    timeout_s: secs("open_files.timeout_s", timeout)?,
                 },
             }),
             snapshot: Some(snapshot_of(&o.snapshot)?),
@@ -596,7 +604,7 @@ impl Scenario {
                 throughput_bytes_per_sec: o.speed.throughput_bytes_per_sec,
                 chunk_bytes: o.speed.chunk_bytes,
             }),
-            hang_threshold_s: Some(secs(o.hang_threshold)),
+            hang_threshold_s: Some(secs("hang_threshold_s", o.hang_threshold)?),
             faults: o.faults.clone(),
             choices: choices.cloned(),
         };

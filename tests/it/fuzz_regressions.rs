@@ -109,7 +109,14 @@ fn a_scenario_file_written_by_to_json_reads_back_to_the_same_numbers() {
     round_trip(
         &Scenario::kb98097().open_files(OpenFilePolicy::RespectLocks {
             retries: 3,
-            interval: std::time::Duration::from_secs(7_440_737_095_516_151),
+            interval: std::time::Duration::from_micros(31_536_000_123_457),
         }),
     );
+    // A duration longer than a file may hold is refused, not saved wrong.
+    let huge = Scenario::kb98097().open_files(OpenFilePolicy::RespectLocks {
+        retries: 3,
+        interval: std::time::Duration::from_secs(7_440_737_095_516_151),
+    });
+    let e = huge.to_json(None).unwrap_err();
+    assert!(e.to_string().contains("open_files.interval_s"), "{e}");
 }

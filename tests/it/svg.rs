@@ -130,9 +130,7 @@ fn a_snapshot_night_has_no_conflict() {
     assert!(count_class(&doc, "read-safe") >= 1);
     assert!(count_class(&doc, "snapshot") >= 1);
     assert!(
-        texts(&doc)
-            .iter()
-            .any(|t| t.starts_with("No conflict")),
+        texts(&doc).iter().any(|t| t.starts_with("No conflict")),
         "the panels say there was none"
     );
 }
@@ -171,6 +169,30 @@ fn several_nights_are_stacked() {
     }
     assert!(count_class(&doc, "copy-missed") >= 1);
     assert!(count_class(&doc, "stale") >= 1);
+}
+
+#[test]
+fn injected_faults_are_drawn() {
+    use mailsim::sim::{Fault, UnsyncedWrites};
+    let crash = Scenario::kb98097()
+        .seed(5)
+        .fault(Fault::ServerCrash {
+            at_sync: 50,
+            unsynced: UnsyncedWrites::Drop,
+        })
+        .run()
+        .expect("runs");
+    assert_eq!(crash.outcome(), Outcome::Crashed);
+    let svg = crash.to_svg();
+    let doc = check_picture(&svg);
+    assert!(count_class(&doc, "crashed") >= 1);
+    let backup_dies = Scenario::kb98097()
+        .fault(Fault::BackupCrash { at_step: 40 })
+        .run()
+        .expect("runs");
+    let svg = backup_dies.to_svg();
+    let doc = check_picture(&svg);
+    assert!(count_class(&doc, "failed") >= 1);
 }
 
 #[test]
@@ -252,9 +274,10 @@ mod cli {
         assert!(stdout(&o).contains("Outcome:"));
         let svg = read(&file);
         let doc = check_picture(&svg);
-        assert!(doc
-            .descendants()
-            .any(|n| n.attribute("class") == Some("conflict")));
+        assert!(
+            doc.descendants()
+                .any(|n| n.attribute("class") == Some("conflict"))
+        );
         // Nothing left behind but the picture.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 
@@ -375,7 +398,10 @@ mod cli {
             .iter()
             .map(|e| e["outcome"].as_str().unwrap())
             .collect();
-        assert_eq!(outcomes, ["clean", "graceful_shutdown", "hang", "corrupted"]);
+        assert_eq!(
+            outcomes,
+            ["clean", "graceful_shutdown", "hang", "corrupted"]
+        );
         for e in excerpts {
             assert!(!e["lines"].as_array().unwrap().is_empty());
             assert!(e["command"].is_string());
