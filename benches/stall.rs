@@ -21,7 +21,7 @@
 //!   (`FileSnapshot::to_content`) on the policy's thread while the server
 //!   writes.
 //! - `FreezeThaw`: pause, snapshot, resume, then the snapshot read as above:
-//!   the freeze window is the pause.
+//!   the freeze window runs from the pause to the resume.
 //! - `FreezeThaw (runner)`: FreezeThaw as `FreezeThaw::before_live_file` runs
 //!   under `run --real` today: `ServerControl::clone_image` (which reads the
 //!   whole snapshot before it returns) between the pause and the resume.
@@ -49,7 +49,13 @@
 //! saves pages): what remains is what the policy holds the server up by —
 //! a pause, a stop, a wait for the snapshot reader — plus the scheduler's
 //! delays. `copy` is the policy's work from start to end (median);
-//! `commit/s` the server's rate during it.
+//! `commit/s` the server's rate during it. After the table, each policy's
+//! steps (pause, snapshot, read, stop, copy, start, …) with their medians.
+//!
+//! `--diag` runs diagnostics instead of the policies: the snapshot read in
+//! 64 KiB chunks back to back, the same with 20 µs outside the volume's
+//! snapshot lock between chunks, and a reader that only fills a buffer as
+//! large as the file (its CPU and memory load without the lock).
 
 use std::fs::File;
 use std::io::Write;
@@ -598,6 +604,14 @@ fn measure(rig: &Rig, server: &Server, policy: Policy, reps: usize) -> Measured 
                 ms(b.sync),
                 ms((b.end - b.start).saturating_sub(b.write + b.sync)),
                 ms(without_sync),
+            );
+            let (_, x, a, b) = *g.iter().max_by_key(|x| x.1).expect("a gap");
+            eprintln!(
+                "    longest gap less its fdatasync {} ms: before the transaction {} ms, write_at {} ms, rest {} ms",
+                ms(x),
+                ms(b.start - a.end),
+                ms(b.write),
+                ms((b.end - b.start).saturating_sub(b.write + b.sync)),
             );
             let w = txns
                 .iter()

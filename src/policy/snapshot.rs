@@ -728,7 +728,7 @@ impl SnapshotSession for FreezeThawSession {
                         Failure {
                             reason: format!(
                                 "the writer did not freeze within the {} s freeze timeout",
-                                p.freeze_timeout.as_secs_f64()
+                                p.freeze_timeout.as_micros() as f64 / 1e6
                             ),
                             retryable: true,
                         },
@@ -756,7 +756,7 @@ impl SnapshotSession for FreezeThawSession {
                         Failure {
                             reason: format!(
                                 "writes were held past the {} s limit while the shadow copy was created",
-                                p.hold_writes_limit.as_secs_f64()
+                                p.hold_writes_limit.as_micros() as f64 / 1e6
                             ),
                             retryable: true,
                         },

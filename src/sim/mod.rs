@@ -286,8 +286,12 @@ impl Scenario {
                 format!("{} is more than 100000", o.traffic.requests_per_hour),
             ));
         }
-        if o.hang_threshold.is_zero() {
-            return Err(Error::invalid("hang_threshold", "must be positive"));
+        // Virtual time counts microseconds: a shorter threshold is none.
+        if o.hang_threshold < Duration::from_micros(1) {
+            return Err(Error::invalid(
+                "hang_threshold",
+                "must be at least a microsecond",
+            ));
         }
         for f in &o.faults {
             match f {

@@ -120,3 +120,54 @@ fn a_scenario_file_written_by_to_json_reads_back_to_the_same_numbers() {
     let e = huge.to_json(None).unwrap_err();
     assert!(e.to_string().contains("open_files.interval_s"), "{e}");
 }
+
+/// Found by `night`, after the fixes above: `to_json` writes durations in
+/// whole microseconds, and `from_json` refuses a zero hang threshold, but the
+/// builder takes any positive one. A hang threshold under a microsecond is
+/// written as `0.0` and the file is refused (`hang_threshold: must be
+/// positive`). The builder may refuse such a threshold, and `to_json` a
+/// scenario a file cannot hold (a duration over a year), but a scenario
+/// that runs and is written must read back.
+#[test]
+fn a_scenario_file_written_by_to_json_is_never_refused_by_from_json() {
+    for threshold in [
+        std::time::Duration::from_nanos(1),
+        std::time::Duration::from_nanos(999),
+        std::time::Duration::from_secs(367 * 24 * 3600),
+    ] {
+        let s = Scenario::kb98097().hang_threshold(threshold);
+        if s.run().is_err() {
+            // Refused by the builder's validation: nothing to save.
+            continue;
+        }
+        let Ok(json) = s.to_json(None) else {
+            continue;
+        };
+        if let Err(e) = Scenario::from_json(&json) {
+            panic!("{threshold:?}: the saved scenario is refused: {e}\n{json}");
+        }
+    }
+}
+
+/// Found by `night`, after the fixes above: a scenario file keeps durations
+/// in whole microseconds, so a night saved with its choices does not replay
+/// exactly when a duration has a finer part. With a `FreezeThaw` hold limit
+/// of 133.007751849 s the saved night says "writes were held past the
+/// 133.007751 s limit" where the night itself said "133.007751849 s" (the
+/// timing is the same: the simulation runs in microseconds). Either the
+/// file keeps the finer part, or `to_json` refuses it as it refuses a
+/// duration over a year, or the builder rounds to the microsecond.
+#[test]
+fn a_night_saved_with_its_choices_replays_to_the_same_timeline() {
+    let s = Scenario::kb98097().seed(1).snapshot(
+        FreezeThaw::default()
+            .hold_writes_limit(std::time::Duration::from_nanos(133_007_751_849))
+            .snapshot_time(std::time::Duration::from_secs(496)),
+    );
+    let night = s.run().unwrap();
+    let Ok(json) = s.to_json(Some(night.choices())) else {
+        return;
+    };
+    let again = Scenario::from_json(&json).unwrap().run().unwrap();
+    assert_eq!(again.narrate(), night.narrate());
+}
