@@ -1124,12 +1124,7 @@ impl ServerControl for RealEnv {
     }
 
     fn log(&mut self, kind: EventKind, path: Option<&VolumePath>) {
-        let actor = match kind {
-            EventKind::CopiedAside { .. } | EventKind::CopyAsideMissed { .. } => {
-                Actor::MsMailBackup
-            }
-            _ => Actor::SnapshotPolicy,
-        };
+        let actor = Actor::of_policy_step(&kind);
         self.shared.log(actor, kind, path);
     }
 }

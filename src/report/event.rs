@@ -41,6 +41,24 @@ impl Actor {
     }
 }
 
+impl Actor {
+    /// Who a step narrated by a snapshot policy is about: MS Mail Backup for
+    /// its copies, the Mail Server for its stops and pauses, the policy for
+    /// the rest.
+    pub fn of_policy_step(kind: &EventKind) -> Actor {
+        match kind {
+            EventKind::CopiedAside { .. } | EventKind::CopyAsideMissed { .. } => {
+                Actor::MsMailBackup
+            }
+            EventKind::PlannedStop
+            | EventKind::PlannedStart
+            | EventKind::Paused { .. }
+            | EventKind::Resumed => Actor::MailServer,
+            _ => Actor::SnapshotPolicy,
+        }
+    }
+}
+
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

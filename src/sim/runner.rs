@@ -992,16 +992,7 @@ impl ServerControl for World<'_> {
     }
 
     fn log(&mut self, kind: EventKind, path: Option<&VolumePath>) {
-        let actor = match kind {
-            EventKind::CopiedAside { .. } | EventKind::CopyAsideMissed { .. } => {
-                Actor::MsMailBackup
-            }
-            EventKind::PlannedStop
-            | EventKind::PlannedStart
-            | EventKind::Paused { .. }
-            | EventKind::Resumed => Actor::MailServer,
-            _ => Actor::SnapshotPolicy,
-        };
+        let actor = Actor::of_policy_step(&kind);
         self.log.push(self.now, actor, kind, path);
     }
 }
