@@ -129,6 +129,10 @@ impl Registry {
             }
             pos += take as u64;
         }
+        // Hand the lock to a waiting writer, if any: a reader taking it back
+        // at once for its next chunk would hold the server up for the whole
+        // copy.
+        parking_lot::MutexGuard::unlock_fair(g);
         Ok((end.saturating_sub(offset)) as usize)
     }
 
