@@ -382,16 +382,8 @@ impl BackupClient {
                     let prepared = match env.before_live_file(&path, now) {
                         Ok(p) => p,
                         Err(e @ (Error::VolumeIo { .. } | Error::Io { .. })) => {
-                            // The policy could not read the file: skip it, say so.
-                            self.stats.files_failed += 1;
-                            env.log(
-                                now,
-                                EventKind::IoError {
-                                    reason: e.to_string(),
-                                },
-                                Some(&path),
-                            );
-                            self.next_file(env, now)?;
+                            // The policy could not read the file.
+                            self.file_failed(env, &e, now)?;
                             continue;
                         }
                         Err(e) => return Err(e),
@@ -509,18 +501,8 @@ impl BackupClient {
                             match v.read_at(*handle, *pos, want) {
                                 Ok(c) => Some(c),
                                 Err(e @ (Error::VolumeIo { .. } | Error::Io { .. })) => {
-                                    // The file cannot be read: report it, skip it, go on.
                                     let _ = v.close(*handle);
-                                    let path = self.plan[self.cursor].1.clone();
-                                    self.stats.files_failed += 1;
-                                    env.log(
-                                        now,
-                                        EventKind::IoError {
-                                            reason: e.to_string(),
-                                        },
-                                        Some(&path),
-                                    );
-                                    self.next_file(env, now)?;
+                                    self.file_failed(env, &e, now)?;
                                     continue;
                                 }
                                 Err(e) => return Err(e),
@@ -582,6 +564,20 @@ impl BackupClient {
             path.as_ref(),
         );
         self.phase = Phase::Done;
+    }
+
+    /// The current file cannot be read: report it, skip it, go on.
+    fn file_failed(&mut self, env: &mut dyn BackupEnv, e: &Error, now: SimTime) -> Result<()> {
+        let path = self.plan[self.cursor].1.clone();
+        self.stats.files_failed += 1;
+        env.log(
+            now,
+            EventKind::IoError {
+                reason: e.to_string(),
+            },
+            Some(&path),
+        );
+        self.next_file(env, now)
     }
 
     /// Done with the current file: tell the policy if it was live, move on.

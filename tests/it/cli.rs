@@ -1,24 +1,9 @@
 //! The `mailsim` command, spawned as a process: JSON output, exit codes,
 //! one-line errors, the demo table.
 
-use std::process::{Command, Output};
+use crate::support::{mailsim, stderr, stdout};
 
 use serde_json::Value;
-
-fn mailsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailsim"))
-        .args(args)
-        .output()
-        .expect("the mailsim binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
-}
 
 /// Runs `mailsim run --json ARGS`, expecting success, and parses the report.
 fn run_json(args: &[&str]) -> Value {

@@ -45,3 +45,24 @@ pub fn commit_times(r: &Report) -> Vec<mailsim::SimTime> {
         .map(|e| e.time)
         .collect()
 }
+
+/// Runs the built `mailsim` command with `args`.
+#[cfg(feature = "cli")]
+pub fn mailsim(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mailsim"))
+        .args(args)
+        .output()
+        .expect("the mailsim binary runs")
+}
+
+/// A command's standard output, as text.
+#[cfg(feature = "cli")]
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// A command's standard error, as text.
+#[cfg(feature = "cli")]
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
+}

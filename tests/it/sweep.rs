@@ -2,24 +2,10 @@
 //! order, shards that add up to the whole, merging, the summary, exit codes.
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use crate::support::{mailsim, stderr, stdout};
 
 use serde_json::Value;
-
-fn mailsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailsim"))
-        .args(args)
-        .output()
-        .expect("the mailsim binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
-}
 
 /// Runs `mailsim sweep ARGS`, expecting exit 0, and returns stdout.
 fn sweep(args: &[&str]) -> String {
