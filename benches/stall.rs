@@ -20,11 +20,9 @@
 //!   copy-before-write on ext4), then the whole snapshot read
 //!   (`FileSnapshot::to_content`) on the policy's thread while the server
 //!   writes.
-//! - `FreezeThaw`: pause, snapshot, resume, then the snapshot read as above:
+//! - `FreezeThaw`: pause, snapshot, resume, then the snapshot read as above
+//!   (what `ServerControl::clone_image_and_resume` does under `run --real`):
 //!   the freeze window runs from the pause to the resume.
-//! - `FreezeThaw (runner)`: FreezeThaw as `FreezeThaw::before_live_file` runs
-//!   under `run --real` today: `ServerControl::clone_image` (which reads the
-//!   whole snapshot before it returns) between the pause and the resume.
 //! - `OnlineCopy`: the file read through the server's own handle, 100 pages
 //!   (400 KiB, the policy's default step) per request, each request served
 //!   between two transactions; the server never pauses. One pass (the
@@ -372,7 +370,6 @@ impl Drop for Server {
 enum Policy {
     CopyOnWrite,
     FreezeThaw,
-    FreezeThawRunner,
     OnlineCopy,
     StopServer,
     ScheduledCopy,
@@ -394,10 +391,9 @@ impl Policy {
         Policy::TouchMemory,
     ];
 
-    const ALL: [Policy; 6] = [
+    const ALL: [Policy; 5] = [
         Policy::CopyOnWrite,
         Policy::FreezeThaw,
-        Policy::FreezeThawRunner,
         Policy::OnlineCopy,
         Policy::StopServer,
         Policy::ScheduledCopy,
@@ -407,7 +403,6 @@ impl Policy {
         match self {
             Policy::CopyOnWrite => "CopyOnWrite",
             Policy::FreezeThaw => "FreezeThaw",
-            Policy::FreezeThawRunner => "FreezeThaw (runner)",
             Policy::OnlineCopy => "OnlineCopy",
             Policy::StopServer => "StopServer",
             Policy::ScheduledCopy => "ScheduledCopy",
@@ -479,13 +474,6 @@ fn take_copy(rig: &Rig, server: &Server, policy: Policy) -> Steps {
             let snap = st.time("snapshot", || server.snapshot());
             st.time("resume", || server.do_(Op::Resume));
             let image = st.time("read", || snap.to_content().expect("the snapshot reads"));
-            assert_eq!(image.len_bytes(), snap.len_bytes());
-        }
-        Policy::FreezeThawRunner => {
-            st.time("pause", || server.do_(Op::Pause));
-            let snap = st.time("snapshot", || server.snapshot());
-            let image = st.time("read", || snap.to_content().expect("the snapshot reads"));
-            st.time("resume", || server.do_(Op::Resume));
             assert_eq!(image.len_bytes(), snap.len_bytes());
         }
         Policy::OnlineCopy => st.time("read", || {

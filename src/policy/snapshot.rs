@@ -160,6 +160,17 @@ pub trait ServerControl {
     fn copy_aside(&mut self, dest: &VolumePath) -> Result<u64>;
     /// An atomic point-in-time clone of the data file (O(1)).
     fn clone_image(&mut self) -> Result<Content>;
+    /// Clones the data file of a paused server, then ends the pause: the
+    /// clone is *taken* before the server resumes and may be *read* after,
+    /// so the writes held are those of taking an O(1) snapshot, not of
+    /// reading it (on disk, a copy-before-write snapshot of a large file is
+    /// read while the server writes again). The default clones, then
+    /// resumes.
+    fn clone_image_and_resume(&mut self) -> Result<Content> {
+        let image = self.clone_image();
+        self.resume();
+        image
+    }
     /// Reads the data file through the server's own handle (not a foreign
     /// access), for an online copy.
     fn read_own(&mut self, offset: u64, len_bytes: u64) -> Result<Chunk>;
@@ -762,9 +773,9 @@ impl SnapshotSession for FreezeThawSession {
                         },
                     ));
                 }
-                let content = server.clone_image()?;
+                // The generation while writes are held is the snapshot's.
                 let generation = server.generation();
-                server.resume();
+                let content = server.clone_image_and_resume()?;
                 server.log(EventKind::SnapshotTaken { generation }, Some(path));
                 self.state(server, WriterState::WaitingForBackupComplete, path);
                 self.stage = FreezeStage::Idle;

@@ -9,9 +9,12 @@
 //! only registers it; the cost moves to the writes that follow, one page
 //! copy per page first changed, and to the reader.
 //!
-//! A write and a snapshot read of the same file are serialized (one lock
-//! per volume), so a reader never sees a page between its save and its
-//! overwrite. The writer waits at most for one chunk read.
+//! A writer saves the old page under the volume's lock before it changes
+//! it. A snapshot read reads the live file *outside* the lock, then takes
+//! the lock only to copy the pages saved meanwhile over what it read, so
+//! a page it caught changing is always replaced by its saved copy. The
+//! writer never waits for the reader's I/O: a snapshot being read does not
+//! stall the server, whatever the file's size.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -103,37 +106,52 @@ impl Registry {
         self.inner.lock().1.is_empty()
     }
 
-    fn read(&self, id: u64, file: &File, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads `[offset, offset + buf.len())` of snapshot `id` (clipped to its
+    /// length); returns the bytes read.
+    ///
+    /// The live file is read outside the lock; only then, under the lock,
+    /// are the pages saved meanwhile copied over what was read. That is
+    /// enough: a writer saves a page under the lock before it changes it,
+    /// so any page the unlocked read may have seen changed (or half
+    /// changed) is in `saved` by the time the reader takes the lock. The
+    /// writer never waits for the reader's I/O, only for a few copies of
+    /// saved pages.
+    fn read(
+        &self,
+        id: u64,
+        len: u64,
+        file: &File,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
+        let end = offset.saturating_add(buf.len() as u64).min(len);
+        if offset >= end {
+            return Ok(0);
+        }
+        let n = (end - offset) as usize;
+        let buf = &mut buf[..n];
+        let got = super::read_full_at(file, buf, offset)?;
+        buf[got..].fill(0);
+
         let g = self.inner.lock();
         let Some(snap) = g.1.iter().find(|s| s.id == id) else {
             return Err(io::Error::other("snapshot released"));
         };
-        let end = offset.saturating_add(buf.len() as u64).min(snap.len);
-        let mut pos = offset;
-        while pos < end {
-            let page = pos / PAGE_BYTES as u64;
-            let at = (pos % PAGE_BYTES as u64) as usize;
-            let take = ((end - pos) as usize).min(PAGE_BYTES - at);
-            let dst = &mut buf[(pos - offset) as usize..][..take];
-            match snap.saved.get(&page) {
-                Some(old) => {
-                    // Bytes the old page did not have read as zeros.
-                    let have = old.len().saturating_sub(at).min(take);
-                    dst[..have].copy_from_slice(&old[at..at + have]);
-                    dst[have..].fill(0);
-                }
-                None => {
-                    let got = super::read_full_at(file, dst, pos)?;
-                    dst[got..].fill(0);
-                }
-            }
-            pos += take as u64;
+        let page_bytes = PAGE_BYTES as u64;
+        let first = offset / page_bytes;
+        let last = (end - 1) / page_bytes;
+        for (&page, old) in snap.saved.range(first..=last) {
+            let page_start = page * page_bytes;
+            let from = page_start.max(offset);
+            let to = (page_start + page_bytes).min(end);
+            let at = (from - page_start) as usize;
+            let dst = &mut buf[(from - offset) as usize..(to - offset) as usize];
+            // Bytes the old page did not have read as zeros.
+            let have = old.len().saturating_sub(at).min(dst.len());
+            dst[..have].copy_from_slice(&old[at..at + have]);
+            dst[have..].fill(0);
         }
-        // Hand the lock to a waiting writer, if any: a reader taking it back
-        // at once for its next chunk would hold the server up for the whole
-        // copy.
-        parking_lot::MutexGuard::unlock_fair(g);
-        Ok((end.saturating_sub(offset)) as usize)
+        Ok(n)
     }
 
     fn end(&self, id: u64) {
@@ -188,13 +206,15 @@ impl FileSnapshot {
     /// snapshot's end).
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         match &self.how {
-            How::CopyBeforeWrite { id, file, registry } => registry.read(*id, file, offset, buf),
+            How::CopyBeforeWrite { id, file, registry } => {
+                registry.read(*id, self.len, file, offset, buf)
+            }
             How::Reflink { file, .. } => super::read_full_at(file, buf, offset),
         }
     }
 
-    /// The whole image, read in chunks of 64 KiB (the holder is held up for
-    /// at most one chunk at a time).
+    /// The whole image, read in chunks of 64 KiB (the holder goes on
+    /// writing meanwhile).
     pub fn to_content(&self) -> io::Result<Content> {
         let mut bytes = vec![0; usize::try_from(self.len).unwrap_or(usize::MAX)];
         let mut pos = 0;
@@ -259,5 +279,67 @@ mod tests {
         drop(snap);
         assert!(reg.is_idle());
         assert_eq!(std::fs::read(&path).unwrap(), vec![1u8; 10]);
+    }
+
+    #[test]
+    fn a_snapshot_read_while_the_holder_writes_sees_only_the_old_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let pages = 64u64;
+        let len = pages * PAGE_BYTES as u64 + 123;
+        let original: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &original).unwrap();
+        let file = Arc::new(File::options().read(true).write(true).open(&path).unwrap());
+        let reg = Arc::new(Registry::default());
+        let key = b"f".to_vec();
+        let snap = reg.begin(key.clone(), Arc::clone(&file)).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (reg, file, key, stop) = (
+                Arc::clone(&reg),
+                Arc::clone(&file),
+                key.clone(),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || {
+                // Half-page writes straddling page boundaries, all over the
+                // file and past its end, until the reader is done.
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let at = (n * 7_919) % (len + PAGE_BYTES as u64) + PAGE_BYTES as u64 / 2;
+                    let bytes = vec![(n % 200 + 1) as u8; PAGE_BYTES];
+                    reg.write(&key, &file, at, at + bytes.len() as u64, || {
+                        file.write_all_at(&bytes, at)
+                    })
+                    .unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        for _ in 0..20 {
+            assert_eq!(snap.to_content().unwrap().to_vec(), original);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let writes = writer.join().unwrap();
+        assert!(writes > 0);
+        assert_eq!(snap.to_content().unwrap().to_vec(), original);
+        assert_ne!(std::fs::read(&path).unwrap(), original);
+    }
+
+    #[test]
+    fn a_released_snapshot_reads_as_an_error_and_reads_past_its_end_as_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [5u8; 100]).unwrap();
+        let file = Arc::new(File::open(&path).unwrap());
+        let reg = Arc::new(Registry::default());
+        let snap = reg.begin(b"f".to_vec(), Arc::clone(&file)).unwrap();
+        let mut buf = [0u8; 10];
+        assert_eq!(snap.read_at(100, &mut buf).unwrap(), 0);
+        assert_eq!(snap.read_at(95, &mut buf).unwrap(), 5);
+        assert_eq!(buf[..5], [5u8; 5]);
+        reg.end(1);
+        assert!(snap.read_at(0, &mut buf).is_err());
     }
 }

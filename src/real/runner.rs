@@ -1007,6 +1007,19 @@ impl RealEnv {
         out
     }
 
+    /// The image a `CloneImage` reply stands for: a snapshot is read here,
+    /// on the policy's thread, while the server goes on writing.
+    fn image_of(&self, reply: Reply) -> Result<Content> {
+        match reply {
+            Reply::Image(c) => Ok(c),
+            Reply::Snapshot(snap) => snap.to_content().map_err(|source| Error::Io {
+                path: self.hd.real_path(&self.shared.live).unwrap_or_default(),
+                source,
+            }),
+            _ => Ok(Content::new()),
+        }
+    }
+
     fn volume_named(&self, name: &str) -> Option<&OsVolume> {
         [&*self.hd, &*self.drive]
             .into_iter()
@@ -1102,14 +1115,16 @@ impl ServerControl for RealEnv {
     }
 
     fn clone_image(&mut self) -> Result<Content> {
-        match control(&self.to_server, ControlOp::CloneImage)? {
-            Reply::Image(c) => Ok(c),
-            Reply::Snapshot(snap) => snap.to_content().map_err(|source| Error::Io {
-                path: self.hd.real_path(&self.shared.live).unwrap_or_default(),
-                source,
-            }),
-            _ => Ok(Content::new()),
-        }
+        let reply = control(&self.to_server, ControlOp::CloneImage)?;
+        self.image_of(reply)
+    }
+
+    fn clone_image_and_resume(&mut self) -> Result<Content> {
+        // Take the snapshot (O(1)), let the server write again, then read
+        // the snapshot while it does.
+        let reply = control(&self.to_server, ControlOp::CloneImage);
+        self.resume();
+        self.image_of(reply?)
     }
 
     fn read_own(&mut self, offset: u64, len_bytes: u64) -> Result<Chunk> {
