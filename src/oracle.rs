@@ -17,6 +17,9 @@ use crate::volume::{Content, PAGE_BYTES};
 pub(crate) struct Oracle {
     /// Per page: (fingerprint, state from which the page held it).
     pages: Vec<History>,
+    /// Every page's entries after its first, of all pages in one log (no
+    /// allocation per page); each links back to its page's previous one.
+    later: Vec<Later>,
     /// (length in bytes, state from which the file had it).
     lens: Vec<(u64, u64)>,
     /// The data file's generation in each state, by state number. States
@@ -25,46 +28,75 @@ pub(crate) struct Oracle {
     generations: Vec<u64>,
 }
 
-/// One page's (fingerprint, first state) entries, in order. Most pages never
-/// change: their one entry lives inline, with no allocation.
-#[derive(Debug, Default, Clone)]
+/// One page's history: its first (fingerprint, first state) entry inline,
+/// the rest in [`Oracle::later`], newest first by the links.
+#[derive(Debug, Default, Clone, Copy)]
 struct History {
     first: Option<(u64, u64)>,
-    rest: Vec<(u64, u64)>,
+    /// 1 + the index in `later` of the page's newest entry; 0 for none.
+    newest: u32,
+}
+
+/// A (fingerprint, first state) entry of a page after its first.
+#[derive(Debug, Clone, Copy)]
+struct Later {
+    fp: u64,
+    state: u64,
+    /// 1 + the index of the page's entry before this one in `later`; 0 when
+    /// the one before is the page's first.
+    prev: u32,
 }
 
 impl History {
     fn one(fp: u64, state: u64) -> History {
         History {
             first: Some((fp, state)),
-            rest: Vec::new(),
+            newest: 0,
+        }
+    }
+}
+
+impl Oracle {
+    /// A page's newest entry.
+    fn last_of(&self, h: &History) -> Option<(u64, u64)> {
+        match h.newest {
+            0 => h.first,
+            n => {
+                let e = self.later[n as usize - 1];
+                Some((e.fp, e.state))
+            }
         }
     }
 
-    fn last(&self) -> Option<(u64, u64)> {
-        self.rest.last().copied().or(self.first)
-    }
-
-    fn push(&mut self, e: (u64, u64)) {
-        if self.first.is_none() {
-            self.first = Some(e);
+    /// Appends an entry to page `p`'s history.
+    fn push(&mut self, p: usize, e: (u64, u64)) {
+        let h = &mut self.pages[p];
+        if h.first.is_none() {
+            h.first = Some(e);
         } else {
-            self.rest.push(e);
+            self.later.push(Later {
+                fp: e.0,
+                state: e.1,
+                prev: h.newest,
+            });
+            h.newest = u32::try_from(self.later.len()).expect("fewer than 2^32 page changes");
         }
     }
 
-    /// The states during which the page held `fp` (the last such stretch).
-    fn interval(&self, fp: u64) -> Option<Range<u64>> {
-        if let Some(i) = self.rest.iter().rposition(|e| e.0 == fp) {
-            let end = self.rest.get(i + 1).map_or(u64::MAX, |e| e.1);
-            return Some(self.rest[i].1..end);
+    /// The states during which page `h` held `fp` (the last such stretch).
+    fn interval(&self, h: &History, fp: u64) -> Option<Range<u64>> {
+        let mut end = u64::MAX;
+        let mut n = h.newest;
+        while n != 0 {
+            let e = self.later[n as usize - 1];
+            if e.fp == fp {
+                return Some(e.state..end);
+            }
+            end = e.state;
+            n = e.prev;
         }
-        let f = self.first.filter(|f| f.0 == fp)?;
-        Some(f.1..self.rest.first().map_or(u64::MAX, |e| e.1))
-    }
-
-    fn contains(&self, fp: u64) -> bool {
-        self.first.is_some_and(|f| f.0 == fp) || self.rest.iter().any(|e| e.0 == fp)
+        let f = h.first.filter(|f| f.0 == fp)?;
+        Some(f.1..end)
     }
 }
 
@@ -98,8 +130,13 @@ impl Oracle {
                 .into_iter()
                 .map(|f| History::one(f, 0))
                 .collect(),
+            later: Vec::with_capacity(256),
             lens: vec![(len, 0)],
-            generations: vec![generation],
+            generations: {
+                let mut g = Vec::with_capacity(512);
+                g.push(generation);
+                g
+            },
         }
     }
 
@@ -126,9 +163,8 @@ impl Oracle {
             if p >= self.pages.len() {
                 self.pages.resize_with(p + 1, History::default);
             }
-            let h = &mut self.pages[p];
-            if h.last().map(|e| e.0) != Some(fp) {
-                h.push((fp, state));
+            if self.last_of(&self.pages[p]).map(|e| e.0) != Some(fp) {
+                self.push(p, (fp, state));
             }
         }
         if self.lens.last().map(|e| e.0) != Some(len) {
@@ -183,7 +219,7 @@ impl Oracle {
         }
         let (mut lo, mut hi) = (0u64, u64::MAX);
         for (p, fp) in fingerprints.into_iter().enumerate() {
-            let r = self.pages.get(p)?.interval(fp)?;
+            let r = self.interval(self.pages.get(p)?, fp)?;
             lo = lo.max(r.start);
             hi = hi.min(r.end);
             if lo >= hi {
@@ -207,7 +243,9 @@ impl Oracle {
 
     /// Whether page 0 of a copy has a fingerprint Mail Data's header page once had.
     pub(crate) fn recognizes_fingerprint(&self, first_page: u64) -> bool {
-        self.pages.first().is_some_and(|h| h.contains(first_page))
+        self.pages
+            .first()
+            .is_some_and(|h| self.interval(h, first_page).is_some())
     }
 
     /// Whether `copy` starts with a header page Mail Data once had.
@@ -275,5 +313,24 @@ mod tests {
         assert_eq!(o.judge(&live), Some(1));
         // The new page-0 bytes cut to the old length never existed.
         assert_eq!(o.judge(&live.with_len(100)), None);
+    }
+
+    #[test]
+    fn a_page_that_returns_to_old_bytes_is_judged_by_its_last_stretch() {
+        let (a, b, c, x, y) = (0xa, 0xb, 0xc, 0x1, 0x2);
+        let len = 2 * PAGE_BYTES as u64;
+        let mut o = Oracle::from_fingerprints(len, [a, x], 100);
+        o.commit_pages(101, len, [(0, b)]);
+        o.commit_pages(102, len, [(0, a), (1, y)]);
+        o.commit_pages(103, len, [(0, c)]);
+        // Page 0 held `a` in states 0 and 2; page 1 held `x` until state 2.
+        assert_eq!(o.judge_fingerprints(len, [a, y]), Some(102));
+        assert_eq!(o.judge_fingerprints(len, [b, x]), Some(101));
+        assert_eq!(o.judge_fingerprints(len, [c, y]), Some(103));
+        assert_eq!(o.judge_fingerprints(len, [c, x]), None);
+        assert_eq!(o.judge_fingerprints(len, [0xd, y]), None);
+        assert_eq!(o.judge_fingerprints(len + 1, [a, y]), None);
+        assert!(o.recognizes_fingerprint(b));
+        assert!(!o.recognizes_fingerprint(y));
     }
 }

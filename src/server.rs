@@ -78,7 +78,6 @@ struct Record {
     id: u64,
     offset: u64,
     len: u64,
-    payload_len: u32,
     flags: RecordFlags,
 }
 
@@ -94,7 +93,6 @@ pub struct MailServer {
     /// Indices into `records` of messages not deleted.
     live: Vec<u32>,
     foreign_seen: u64,
-    payload: Vec<u8>,
     record: Vec<u8>,
 }
 
@@ -114,7 +112,6 @@ impl MailServer {
             records: Vec::new(),
             live: Vec::new(),
             foreign_seen: 0,
-            payload: Vec::with_capacity(64 * 1024),
             record: Vec::with_capacity(64 * 1024),
         };
         s.open(volume)?;
@@ -130,7 +127,7 @@ impl MailServer {
                 return Err(e);
             }
         };
-        let (header, infos) = match scan_memo(&image) {
+        let index = match scan_memo(&image) {
             Ok(x) => x,
             Err(source) => {
                 let _ = volume.close(h);
@@ -142,7 +139,7 @@ impl MailServer {
         };
         // A flag update the header carries may not have reached its record
         // (a crash between the two syncs): write it again.
-        if let Some(p) = header.pending {
+        if let Some(p) = index.header.pending {
             let repair = volume
                 .write_at(
                     h,
@@ -155,23 +152,15 @@ impl MailServer {
                 return Err(e);
             }
         }
-        self.header = header;
+        self.header = index.header;
+        // Room for the night's deliveries too: no reallocation mid-night.
+        let room = index.records.len() / 2 + 256;
         self.records.clear();
+        self.records.reserve(index.records.len() + room);
+        self.records.extend_from_slice(&index.records);
         self.live.clear();
-        self.records.reserve(infos.len());
-        self.live.reserve(infos.len());
-        for info in infos.iter() {
-            if !info.flags.contains(RecordFlags::DELETED) {
-                self.live.push(self.records.len() as u32);
-            }
-            self.records.push(Record {
-                id: info.message_id,
-                offset: info.offset,
-                len: info.record_len,
-                payload_len: info.payload_len,
-                flags: info.flags,
-            });
-        }
+        self.live.reserve(index.live.len() + room);
+        self.live.extend_from_slice(&index.live);
         self.foreign_seen = volume.foreign_opens(h)?.count;
         self.handle = Some(h);
         self.state = ServerState::Serving;
@@ -233,10 +222,22 @@ impl MailServer {
     pub fn deliver(&mut self, volume: &dyn Volume, payload_len: u32) -> Result<Commit> {
         let h = self.held()?;
         let id = self.header.next_message_id;
-        self.payload.clear();
-        datafile::synthetic_payload(id, payload_len, &mut self.payload);
+        if payload_len > datafile::MAX_PAYLOAD_BYTES {
+            return Err(Error::invalid(
+                "payload_len",
+                format!(
+                    "{payload_len} bytes exceeds the data file's limit of {} bytes",
+                    datafile::MAX_PAYLOAD_BYTES
+                ),
+            ));
+        }
         self.record.clear();
-        datafile::encode_record(id, RecordFlags::default(), &self.payload, &mut self.record);
+        datafile::encode_synthetic_record(
+            id,
+            RecordFlags::default(),
+            payload_len,
+            &mut self.record,
+        );
         let offset = self.header.committed_len;
         let len = self.record.len() as u64;
         // The record first, past the committed end: a crash before the
@@ -260,7 +261,6 @@ impl MailServer {
             id,
             offset,
             len,
-            payload_len,
             flags: RecordFlags::default(),
         });
         Ok(Commit {
@@ -501,18 +501,14 @@ impl MailServer {
             // What the file holds is what the index says: a restart on the
             // very same contents (nobody wrote in between) need not scan.
             if let Ok(image) = volume.image(h) {
-                let records: Rc<[datafile::RecordInfo]> = self
-                    .records
-                    .iter()
-                    .map(|r| datafile::RecordInfo {
-                        offset: r.offset,
-                        message_id: r.id,
-                        flags: r.flags,
-                        payload_len: r.payload_len,
-                        record_len: r.len,
-                    })
-                    .collect();
-                remember_scan(image, self.header, records);
+                remember_scan(
+                    image,
+                    Rc::new(Index {
+                        header: self.header,
+                        records: self.records.clone(),
+                        live: self.live.clone(),
+                    }),
+                );
             }
             volume.close(h)?;
         }
@@ -560,43 +556,72 @@ impl MailServer {
     }
 }
 
+/// What the server knows of a data file once it has scanned it.
+#[derive(Debug)]
+struct Index {
+    header: Header,
+    records: Vec<Record>,
+    /// Indices into `records` of messages not deleted.
+    live: Vec<u32>,
+}
+
+impl Index {
+    fn of(header: Header, infos: &[datafile::RecordInfo]) -> Index {
+        let records: Vec<Record> = infos
+            .iter()
+            .map(|info| Record {
+                id: info.message_id,
+                offset: info.offset,
+                len: info.record_len,
+                flags: info.flags,
+            })
+            .collect();
+        let live = (0..records.len() as u32)
+            .filter(|&i| !records[i as usize].flags.contains(RecordFlags::DELETED))
+            .collect();
+        Index {
+            header,
+            records,
+            live,
+        }
+    }
+}
+
 /// `datafile::scan`, remembered for the last image scanned on this thread.
 /// Contents are immutable and shared, so an image that is the very same
 /// shared contents (as every night's start from the preset is) scans alike.
 /// The last two images scanned (the preset's, and the last one stopped on).
-type Memo = Vec<(Content, Header, Rc<[datafile::RecordInfo]>)>;
+type Memo = Vec<(Content, Rc<Index>)>;
 
 thread_local! {
     static MEMO: std::cell::RefCell<Memo> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn remember_scan(image: Content, header: Header, records: Rc<[datafile::RecordInfo]>) {
+fn remember_scan(image: Content, index: Rc<Index>) {
     MEMO.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= 2 {
             m.remove(0);
         }
-        m.push((image, header, records));
+        m.push((image, index));
     });
 }
 
-fn scan_memo(
-    image: &Content,
-) -> std::result::Result<(Header, Rc<[datafile::RecordInfo]>), datafile::VerifyError> {
+fn scan_memo(image: &Content) -> std::result::Result<Rc<Index>, datafile::VerifyError> {
     if let Some(hit) = MEMO.with(|m| {
         let mut m = m.borrow_mut();
-        let i = m.iter().position(|(c, _, _)| c.ptr_eq(image))?;
+        let i = m.iter().position(|(c, _)| c.ptr_eq(image))?;
         // Most recently used last: the preset's image stays while nights
         // come and go.
         let entry = m.remove(i);
-        let hit = (entry.1, Rc::clone(&entry.2));
+        let hit = Rc::clone(&entry.1);
         m.push(entry);
         Some(hit)
     }) {
         return Ok(hit);
     }
-    let (header, records) = datafile::scan(image)?;
-    let records: Rc<[datafile::RecordInfo]> = Rc::from(records);
-    remember_scan(image.clone(), header, Rc::clone(&records));
-    Ok((header, records))
+    let (header, infos) = datafile::scan(image)?;
+    let index = Rc::new(Index::of(header, &infos));
+    remember_scan(image.clone(), Rc::clone(&index));
+    Ok(index)
 }

@@ -1,7 +1,5 @@
 //! The discrete-event loop of a simulated night.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use super::Fault;
@@ -68,7 +66,11 @@ struct World<'o> {
     live: VolumePath,
     server: MailServer,
     chooser: Chooser,
-    queue: BinaryHeap<Reverse<(SimTime, u64, Action)>>,
+    /// Pending events as (time, order of scheduling, action). A night has a
+    /// handful at any time (the next request, the backup's next step, the
+    /// administrator, a policy's and a hang check's wake-ups), so a plain
+    /// vector scanned for the earliest beats a heap.
+    queue: Vec<(SimTime, u64, Action)>,
     seq: u64,
     log: Timeline,
     oracle: Oracle,
@@ -137,7 +139,7 @@ pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
         live,
         server,
         chooser,
-        queue: BinaryHeap::new(),
+        queue: Vec::with_capacity(8),
         seq: 0,
         log: Timeline {
             night: 1,
@@ -162,26 +164,26 @@ pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
 impl World<'_> {
     fn schedule(&mut self, at: SimTime, action: Action) {
         self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, action)));
+        self.queue.push((at, self.seq, action));
     }
 
-    /// The next event; simultaneous events are ordered by the chooser.
+    /// The next event; simultaneous events are ordered by the chooser (the
+    /// tied ones listed in the order they were scheduled).
     fn pop(&mut self) -> Option<(SimTime, Action)> {
-        let Reverse((t, seq, a)) = self.queue.pop()?;
-        if self.queue.peek().is_none_or(|Reverse(n)| n.0 != t) {
-            return Some((t, a));
-        }
-        let mut tied = vec![(seq, a)];
-        while self.queue.peek().is_some_and(|Reverse(n)| n.0 == t) {
-            let Reverse((_, s, b)) = self.queue.pop().expect("peeked");
-            tied.push((s, b));
-        }
-        let pick = self.chooser.choose(tied.len() as u32) as usize;
-        let (_, chosen) = tied.swap_remove(pick);
-        for (s, b) in tied {
-            self.queue.push(Reverse((t, s, b)));
-        }
-        Some((t, chosen))
+        let first = (0..self.queue.len()).min_by_key(|&i| (self.queue[i].0, self.queue[i].1))?;
+        let t = self.queue[first].0;
+        let ties = self.queue.iter().filter(|e| e.0 == t).count();
+        let i = if ties == 1 {
+            first
+        } else {
+            let mut tied: Vec<usize> = (0..self.queue.len())
+                .filter(|&i| self.queue[i].0 == t)
+                .collect();
+            tied.sort_unstable_by_key(|&i| self.queue[i].1);
+            tied[self.chooser.choose(ties as u32) as usize]
+        };
+        let (t, _, action) = self.queue.swap_remove(i);
+        Some((t, action))
     }
 
     fn set_now(&self, t: SimTime) {
@@ -388,6 +390,11 @@ impl World<'_> {
                             );
                         }
                     }
+                }
+                // Only the backup and the policy open files: a request
+                // never brings a foreign open to light.
+                if action == Action::Traffic {
+                    continue;
                 }
                 if let Some(by) = self.server.foreign_access(&self.hd)? {
                     match self.conflict(t, by)? {

@@ -176,8 +176,9 @@ impl Content {
         if data.is_empty() {
             return;
         }
+        let old_len = self.inner.len;
         let end = offset + data.len() as u64;
-        if end > self.inner.len {
+        if end > old_len {
             self.set_len(end, stamper);
         }
         let inner = Arc::make_mut(&mut self.inner);
@@ -188,7 +189,13 @@ impl Content {
             let at = (pos % PAGE_BYTES as u64) as usize;
             let take = rest.len().min(PAGE_BYTES - at);
             let (now, later) = rest.split_at(take);
-            if inner.pages[page].bytes[at..at + take] != *now {
+            // A page's stamp changes only when its bytes do. Past the old
+            // end the file held zeros, so there the question is whether
+            // `now` has a nonzero byte (an appended record's first byte is).
+            let below = (old_len.saturating_sub(pos) as usize).min(take);
+            let changed = inner.pages[page].bytes[at..at + below] != now[..below]
+                || now[below..].iter().any(|&b| b != 0);
+            if changed {
                 let p = Arc::make_mut(&mut inner.pages[page]);
                 p.bytes[at..at + take].copy_from_slice(now);
                 p.stamp = stamper.next();

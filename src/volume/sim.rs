@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -18,6 +19,9 @@ use crate::time::SimTime;
 #[derive(Clone)]
 pub struct SimVolume {
     name: Arc<str>,
+    /// The volume's clock in microseconds: set once per simulator event, so
+    /// kept out of the lock.
+    now: Arc<AtomicU64>,
     state: Arc<Mutex<State>>,
 }
 
@@ -51,7 +55,6 @@ struct State {
     opens: Vec<Open>,
     next_handle: u64,
     stamper: Stamper,
-    now: SimTime,
     capacity_bytes: u64,
     used_bytes: u64,
     faults: SimFaults,
@@ -124,13 +127,13 @@ impl SimVolume {
     pub fn new(name: &str) -> SimVolume {
         SimVolume {
             name: Arc::from(name),
+            now: Arc::new(AtomicU64::new(0)),
             state: Arc::new(Mutex::new(State {
                 tree: Arc::new(BTreeMap::new()),
                 files: Vec::new(),
                 opens: Vec::new(),
                 next_handle: 1,
                 stamper: Stamper::new(),
-                now: SimTime::ZERO,
                 capacity_bytes: u64::MAX,
                 used_bytes: 0,
                 faults: SimFaults::default(),
@@ -169,7 +172,11 @@ impl SimVolume {
 
     /// Sets the volume's clock: writes from now on are stamped `now`.
     pub fn set_now(&self, now: SimTime) {
-        self.state.lock().now = now;
+        self.now.store(now.as_micros(), Ordering::Relaxed);
+    }
+
+    fn now(&self) -> SimTime {
+        SimTime::from_micros(self.now.load(Ordering::Relaxed))
     }
 
     /// An independent copy of this volume: same folders and files (pages
@@ -178,13 +185,13 @@ impl SimVolume {
         let s = self.state.lock();
         SimVolume {
             name: Arc::clone(&self.name),
+            now: Arc::new(AtomicU64::new(self.now.load(Ordering::Relaxed))),
             state: Arc::new(Mutex::new(State {
                 tree: Arc::clone(&s.tree),
                 files: s.files.clone(),
                 opens: Vec::new(),
                 next_handle: 1,
                 stamper: Stamper::new(),
-                now: s.now,
                 capacity_bytes: s.capacity_bytes,
                 used_bytes: s.used_bytes,
                 faults: SimFaults::default(),
@@ -436,7 +443,7 @@ impl Volume for SimVolume {
         self.check_volume(path)?;
         let mut s = self.state.lock();
         s.check_parent(path)?;
-        let now = s.now;
+        let now = self.now();
         let new_len = content.len_bytes();
         match s.tree.get(path.components()).cloned() {
             Some(Node::Folder) => Err(Error::IsAFolder { path: path.clone() }),
@@ -624,15 +631,11 @@ impl Volume for SimVolume {
                 old_len: old,
             });
         }
-        let State {
-            files,
-            stamper,
-            now,
-            ..
-        } = &mut *s;
+        let now = self.now();
+        let State { files, stamper, .. } = &mut *s;
         let f = files[file].as_mut().expect("open files are live");
         f.content.write_at(offset, data, stamper);
-        f.modified = *now;
+        f.modified = now;
         Ok(())
     }
 
@@ -657,15 +660,11 @@ impl Volume for SimVolume {
                 old_len: old,
             });
         }
-        let State {
-            files,
-            stamper,
-            now,
-            ..
-        } = &mut *s;
+        let now = self.now();
+        let State { files, stamper, .. } = &mut *s;
         let f = files[file].as_mut().expect("open files are live");
         f.content.set_len(len_bytes, stamper);
-        f.modified = *now;
+        f.modified = now;
         Ok(())
     }
 
