@@ -20,6 +20,10 @@ pub(crate) struct Oracle {
     /// Every page's entries after its first, of all pages in one log (no
     /// allocation per page); each links back to its page's previous one.
     later: Vec<Later>,
+    /// Every fingerprint page 0, the header page, has had, in order: the
+    /// page changes with every transaction, and [`Oracle::recognizes`] asks
+    /// about it for every file archived.
+    header_page: Vec<u64>,
     /// (length in bytes, state from which the file had it).
     lens: Vec<(u64, u64)>,
     /// The data file's generation in each state, by state number. States
@@ -70,6 +74,9 @@ impl Oracle {
 
     /// Appends an entry to page `p`'s history.
     fn push(&mut self, p: usize, e: (u64, u64)) {
+        if p == 0 {
+            self.header_page.push(e.0);
+        }
         let h = &mut self.pages[p];
         if h.first.is_none() {
             h.first = Some(e);
@@ -125,11 +132,15 @@ impl Oracle {
         fingerprints: impl IntoIterator<Item = u64>,
         generation: u64,
     ) -> Oracle {
+        let pages: Vec<History> = fingerprints
+            .into_iter()
+            .map(|f| History::one(f, 0))
+            .collect();
+        let mut header_page = Vec::with_capacity(512);
+        header_page.extend(pages.first().and_then(|h| h.first).map(|e| e.0));
         Oracle {
-            pages: fingerprints
-                .into_iter()
-                .map(|f| History::one(f, 0))
-                .collect(),
+            pages,
+            header_page,
             later: Vec::with_capacity(256),
             lens: vec![(len, 0)],
             generations: {
@@ -243,9 +254,7 @@ impl Oracle {
 
     /// Whether page 0 of a copy has a fingerprint Mail Data's header page once had.
     pub(crate) fn recognizes_fingerprint(&self, first_page: u64) -> bool {
-        self.pages
-            .first()
-            .is_some_and(|h| self.interval(h, first_page).is_some())
+        self.header_page.contains(&first_page)
     }
 
     /// Whether `copy` starts with a header page Mail Data once had.

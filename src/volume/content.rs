@@ -16,27 +16,191 @@ use crate::datafile::ReadAt;
 pub const PAGE_BYTES: usize = 4096;
 
 /// One page of a file. Equal stamps mean equal bytes.
-#[derive(Clone)]
 pub(crate) struct Page {
     pub(crate) stamp: u64,
-    /// Boxed, so that a fresh page is one zeroed allocation and an `Arc`
-    /// of it moves a pointer, not four kilobytes.
-    pub(crate) bytes: Box<[u8; PAGE_BYTES]>,
+    /// [`PAGE_BYTES`] long (empty only while the page is dropped). Boxed,
+    /// so that an `Arc` of a page moves a pointer, not four kilobytes; the
+    /// boxes are recycled through a per-thread pool (see [`PagePool`]).
+    bytes: Box<[u8]>,
+}
+
+/// Buffers of pages dropped on this thread, for the next pages made here:
+/// a night makes and drops a few hundred pages (appends, and copies of
+/// pages shared with the archive), and four-kilobyte blocks are past the
+/// allocator's fast per-thread caches.
+struct PagePool;
+
+impl PagePool {
+    /// Buffers kept at most per thread (1 MiB).
+    const MAX: usize = 256;
+
+    thread_local! {
+        static FREE: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// A page-sized buffer, contents unspecified.
+    fn take() -> Option<Box<[u8]>> {
+        Self::FREE.try_with(|f| f.borrow_mut().pop()).ok().flatten()
+    }
+
+    fn zeroed() -> Box<[u8]> {
+        match Self::take() {
+            Some(mut b) => {
+                b.fill(0);
+                b
+            }
+            None => vec![0; PAGE_BYTES].into_boxed_slice(),
+        }
+    }
+
+    fn copy_of(bytes: &[u8]) -> Box<[u8]> {
+        match Self::take() {
+            Some(mut b) => {
+                b.copy_from_slice(bytes);
+                b
+            }
+            None => bytes.into(),
+        }
+    }
+
+    fn give(b: Box<[u8]>) {
+        if b.len() == PAGE_BYTES {
+            // During the thread's teardown the pool may be gone: then the
+            // buffer is simply freed.
+            let _ = Self::FREE.try_with(|f| {
+                let mut f = f.borrow_mut();
+                if f.len() < Self::MAX {
+                    f.push(b);
+                }
+            });
+        }
+    }
 }
 
 impl Page {
     fn zeroed(stamp: u64) -> Arc<Page> {
         Arc::new(Page {
             stamp,
-            bytes: Box::new([0; PAGE_BYTES]),
+            bytes: PagePool::zeroed(),
         })
+    }
+
+    /// The page's bytes.
+    pub(crate) fn bytes(&self) -> &[u8; PAGE_BYTES] {
+        (*self.bytes)
+            .try_into()
+            .expect("a live page is PAGE_BYTES long")
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8; PAGE_BYTES] {
+        (&mut *self.bytes)
+            .try_into()
+            .expect("a live page is PAGE_BYTES long")
+    }
+}
+
+impl Clone for Page {
+    fn clone(&self) -> Page {
+        Page {
+            stamp: self.stamp,
+            bytes: PagePool::copy_of(&self.bytes),
+        }
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        PagePool::give(std::mem::take(&mut self.bytes));
     }
 }
 
 #[derive(Clone, Default)]
 struct Inner {
     len: u64,
-    pages: Vec<Arc<Page>>,
+    pages: PageTable,
+}
+
+/// Pages per chunk of a [`PageTable`].
+const CHUNK_PAGES: usize = 64;
+
+/// A file's pages in shared chunks of [`CHUNK_PAGES`]: copying the table
+/// copies one pointer per chunk, and a write to a shared table copies the
+/// one chunk it lands in (64 pointers), not a pointer per page of the file.
+#[derive(Clone, Default)]
+struct PageTable {
+    chunks: Vec<Arc<Vec<Arc<Page>>>>,
+    len: usize,
+}
+
+impl PageTable {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, i: usize) -> Option<&Arc<Page>> {
+        (i < self.len).then(|| &self.chunks[i / CHUNK_PAGES][i % CHUNK_PAGES])
+    }
+
+    /// Page `i` to change (its chunk copied first if shared).
+    ///
+    /// # Panics
+    ///
+    /// If `i` is out of range.
+    fn page_mut(&mut self, i: usize) -> &mut Arc<Page> {
+        assert!(i < self.len, "page {i} of {}", self.len);
+        &mut Arc::make_mut(&mut self.chunks[i / CHUNK_PAGES])[i % CHUNK_PAGES]
+    }
+
+    fn push(&mut self, page: Arc<Page>) {
+        if self.len % CHUNK_PAGES == 0 {
+            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK_PAGES)));
+        }
+        let last = self.chunks.last_mut().expect("a chunk with room");
+        Arc::make_mut(last).push(page);
+        self.len += 1;
+    }
+
+    fn truncate(&mut self, n: usize) {
+        if n >= self.len {
+            return;
+        }
+        self.chunks.truncate(n.div_ceil(CHUNK_PAGES));
+        if n % CHUNK_PAGES != 0 {
+            let last = self.chunks.last_mut().expect("a partial chunk");
+            Arc::make_mut(last).truncate(n % CHUNK_PAGES);
+        }
+        self.len = n;
+    }
+
+    fn resize_with(&mut self, n: usize, mut page: impl FnMut() -> Arc<Page>) {
+        self.truncate(n);
+        while self.len < n {
+            self.push(page());
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<Page>> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+}
+
+impl std::ops::Index<usize> for PageTable {
+    type Output = Arc<Page>;
+
+    fn index(&self, i: usize) -> &Arc<Page> {
+        self.get(i)
+            .unwrap_or_else(|| panic!("page {i} of {}", self.len))
+    }
+}
+
+impl FromIterator<Arc<Page>> for PageTable {
+    fn from_iter<I: IntoIterator<Item = Arc<Page>>>(pages: I) -> PageTable {
+        let mut t = PageTable::default();
+        for p in pages {
+            t.push(p);
+        }
+        t
+    }
 }
 
 /// An immutable image of a file's bytes, cheap to clone and share.
@@ -108,7 +272,7 @@ impl Content {
         let mut stamper = Stamper::new();
         (0..count)
             .map(|i| {
-                let mut bytes = Box::new([0u8; PAGE_BYTES]);
+                let mut bytes = vec![0u8; PAGE_BYTES].into_boxed_slice();
                 for (j, b) in bytes.iter_mut().enumerate() {
                     *b = (j as u8)
                         .wrapping_mul(31)
@@ -154,16 +318,16 @@ impl Content {
         let p = self.inner.pages.get(index)?;
         let start = (index * PAGE_BYTES) as u64;
         let n = (self.inner.len - start).min(PAGE_BYTES as u64) as usize;
-        Some(&p.bytes[..n])
+        Some(&p.bytes()[..n])
     }
 
     /// All bytes, copied into one buffer.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.inner.len as usize);
         let mut left = self.inner.len as usize;
-        for p in &self.inner.pages {
+        for p in self.inner.pages.iter() {
             let take = left.min(PAGE_BYTES);
-            out.extend_from_slice(&p.bytes[..take]);
+            out.extend_from_slice(&p.bytes()[..take]);
             left -= take;
         }
         out
@@ -193,11 +357,11 @@ impl Content {
             // end the file held zeros, so there the question is whether
             // `now` has a nonzero byte (an appended record's first byte is).
             let below = (old_len.saturating_sub(pos) as usize).min(take);
-            let changed = inner.pages[page].bytes[at..at + below] != now[..below]
+            let changed = inner.pages[page].bytes()[at..at + below] != now[..below]
                 || now[below..].iter().any(|&b| b != 0);
             if changed {
-                let p = Arc::make_mut(&mut inner.pages[page]);
-                p.bytes[at..at + take].copy_from_slice(now);
+                let p = Arc::make_mut(inner.pages.page_mut(page));
+                p.bytes_mut()[at..at + take].copy_from_slice(now);
                 p.stamp = stamper.next();
             }
             pos += take as u64;
@@ -218,10 +382,10 @@ impl Content {
             // Bytes past the new end read as zero if the file grows again.
             let tail = (len_bytes % PAGE_BYTES as u64) as usize;
             if tail != 0 {
-                let last = inner.pages.last_mut().expect("a nonzero tail has a page");
-                if last.bytes[tail..].iter().any(|&b| b != 0) {
+                let last = inner.pages.page_mut(pages - 1);
+                if last.bytes()[tail..].iter().any(|&b| b != 0) {
                     let p = Arc::make_mut(last);
-                    p.bytes[tail..].fill(0);
+                    p.bytes_mut()[tail..].fill(0);
                     p.stamp = stamper.next();
                 }
             }
@@ -249,7 +413,7 @@ impl Content {
             inner.pages.resize_with(to_page, || Page::zeroed(0));
         }
         for i in from_page..to_page {
-            inner.pages[i] = Arc::clone(&src.inner.pages[i]);
+            *inner.pages.page_mut(i) = Arc::clone(&src.inner.pages[i]);
         }
         out
     }
@@ -288,7 +452,7 @@ impl ReadAt for Content {
             let at = (pos % PAGE_BYTES as u64) as usize;
             let take = (buf.len() - filled).min(PAGE_BYTES - at);
             buf[filled..filled + take]
-                .copy_from_slice(&self.inner.pages[page].bytes[at..at + take]);
+                .copy_from_slice(&self.inner.pages[page].bytes()[at..at + take]);
             filled += take;
             pos += take as u64;
         }
@@ -314,8 +478,8 @@ impl PartialEq for Content {
         self.inner
             .pages
             .iter()
-            .zip(&other.inner.pages)
-            .all(|(a, b)| a.stamp == b.stamp || a.bytes == b.bytes)
+            .zip(other.inner.pages.iter())
+            .all(|(a, b)| a.stamp == b.stamp || a.bytes() == b.bytes())
     }
 }
 
@@ -324,6 +488,54 @@ impl Eq for Content {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contents_across_many_chunks_match_a_byte_model_and_snapshots_stay_put() {
+        // Writes, truncations and extensions over more pages than one chunk
+        // of the page table holds, each checked against a plain vector; a
+        // clone taken at every step keeps its bytes.
+        let mut s = Stamper::new();
+        let mut c = Content::new();
+        let mut model: Vec<u8> = Vec::new();
+        let mut snapshots = Vec::new();
+        let mut x = 12_345u64;
+        for step in 0..200u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let r = (x >> 33) as usize;
+            match step % 5 {
+                0..=2 => {
+                    let at = r % (300 * PAGE_BYTES);
+                    let len = 1 + r % (3 * PAGE_BYTES);
+                    let data = vec![(step % 251 + 1) as u8; len];
+                    c.write_at(at as u64, &data, &mut s);
+                    if model.len() < at + len {
+                        model.resize(at + len, 0);
+                    }
+                    model[at..at + len].copy_from_slice(&data);
+                }
+                3 => {
+                    let len = r % (model.len() + 1);
+                    c.set_len(len as u64, &mut s);
+                    model.truncate(len);
+                }
+                _ => {
+                    let len = model.len() + r % (70 * PAGE_BYTES);
+                    c.set_len(len as u64, &mut s);
+                    model.resize(len, 0);
+                }
+            }
+            assert_eq!(c.len_bytes(), model.len() as u64, "step {step}");
+            assert_eq!(c.page_count(), model.len().div_ceil(PAGE_BYTES));
+            snapshots.push((c.clone(), model.clone()));
+        }
+        assert!(
+            c.page_count() > 2 * CHUNK_PAGES
+                || snapshots.iter().any(|s| s.0.page_count() > 2 * CHUNK_PAGES)
+        );
+        for (i, (snap, bytes)) in snapshots.iter().enumerate() {
+            assert!(snap.to_vec() == *bytes, "snapshot {i} changed");
+        }
+    }
 
     #[test]
     fn write_copies_only_shared_pages_and_restamps_changes() {
@@ -415,7 +627,7 @@ impl CopyBuilder {
             [(0, _, 0, c)] => c.with_len(len_bytes),
             segs => {
                 let n = len_bytes.div_ceil(PAGE_BYTES as u64) as usize;
-                let mut pages = Vec::with_capacity(n);
+                let mut pages = PageTable::default();
                 for (from, to, base, c) in segs {
                     for i in *from..*to {
                         if pages.len() == i && i < n {
@@ -438,10 +650,10 @@ impl CopyBuilder {
             && let (Some(mine), Some(theirs)) =
                 (out.inner.pages.get(last), first.inner.pages.get(last))
             && mine.stamp != theirs.stamp
-            && mine.bytes[..tail] == theirs.bytes[..tail]
+            && mine.bytes()[..tail] == theirs.bytes()[..tail]
         {
             let theirs = Arc::clone(theirs);
-            Arc::make_mut(&mut out.inner).pages[last] = theirs;
+            *Arc::make_mut(&mut out.inner).pages.page_mut(last) = theirs;
         }
         out
     }
