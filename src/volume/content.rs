@@ -152,7 +152,7 @@ impl PageTable {
     }
 
     fn push(&mut self, page: Arc<Page>) {
-        if self.len % CHUNK_PAGES == 0 {
+        if self.len.is_multiple_of(CHUNK_PAGES) {
             self.chunks.push(Arc::new(Vec::with_capacity(CHUNK_PAGES)));
         }
         let last = self.chunks.last_mut().expect("a chunk with room");
@@ -165,7 +165,7 @@ impl PageTable {
             return;
         }
         self.chunks.truncate(n.div_ceil(CHUNK_PAGES));
-        if n % CHUNK_PAGES != 0 {
+        if !n.is_multiple_of(CHUNK_PAGES) {
             let last = self.chunks.last_mut().expect("a partial chunk");
             Arc::make_mut(last).truncate(n % CHUNK_PAGES);
         }
