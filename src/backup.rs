@@ -497,7 +497,9 @@ impl BackupClient {
                     let chunk: Option<Chunk> = match (want, &*source) {
                         (0, _) => None,
                         (_, Source::File(vi, handle)) => {
-                            let v = env.volume(&self.volumes[*vi]).ok_or(Error::BadHandle)?;
+                            let Some(v) = env.volume(&self.volumes[*vi]) else {
+                                return Err(Error::BadHandle);
+                            };
                             match v.read_at(*handle, *pos, want) {
                                 Ok(c) => Some(c),
                                 Err(e @ (Error::VolumeIo { .. } | Error::Io { .. })) => {
@@ -521,7 +523,9 @@ impl BackupClient {
                         let (len, taken_at) = (*pos, *taken_at);
                         let copy = std::mem::take(copy).finish(len);
                         if let Source::File(vi, handle) = source {
-                            let v = env.volume(&self.volumes[*vi]).ok_or(Error::BadHandle)?;
+                            let Some(v) = env.volume(&self.volumes[*vi]) else {
+                                return Err(Error::BadHandle);
+                            };
                             v.close(*handle)?;
                         }
                         let path = self.plan[self.cursor].1.clone();

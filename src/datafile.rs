@@ -750,6 +750,21 @@ over the open issues on Tuesday at 10 AM in the large conference room.\r\n\r\n",
     b"Thanks, and let me know if you have any questions.\r\n\r\n",
 ];
 
+/// The paragraphs one after another, twice, and where each starts in the
+/// first run: the body starting at paragraph `k` (all of them, in turn) is
+/// one slice of it.
+static BODY: std::sync::LazyLock<(Vec<u8>, [usize; PARAGRAPHS.len()])> =
+    std::sync::LazyLock::new(|| {
+        let mut text = Vec::new();
+        let mut starts = [0; PARAGRAPHS.len()];
+        for (k, p) in PARAGRAPHS.iter().enumerate() {
+            starts[k] = text.len();
+            text.extend_from_slice(p);
+        }
+        text.extend_from_within(..);
+        (text, starts)
+    });
+
 /// Appends `piece` to `out`, truncated so that `out` never grows past `end`.
 fn put_capped(out: &mut Vec<u8>, end: usize, piece: &[u8]) {
     let room = end.saturating_sub(out.len());
@@ -802,11 +817,9 @@ pub fn synthetic_payload(message_id: u64, len: u32, out: &mut Vec<u8>) {
     // The paragraphs start at one that depends on the id, so bodies differ:
     // one rotated copy of them, then doubled from what is already written.
     let body_start = out.len();
-    let first_paragraph = pick(PARAGRAPHS.len());
-    let (before, from) = PARAGRAPHS.split_at(first_paragraph);
-    for paragraph in from.iter().chain(before) {
-        put_capped(out, end, paragraph);
-    }
+    let (text, starts) = &*BODY;
+    let first = starts[pick(PARAGRAPHS.len())];
+    put_capped(out, end, &text[first..first + text.len() / 2]);
     while out.len() < end {
         let n = (out.len() - body_start).min(end - out.len());
         out.extend_from_within(body_start..body_start + n);

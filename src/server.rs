@@ -155,12 +155,8 @@ impl MailServer {
         self.header = index.header;
         // Room for the night's deliveries too: no reallocation mid-night.
         let room = index.records.len() / 2 + 256;
-        self.records.clear();
-        self.records.reserve(index.records.len() + room);
-        self.records.extend_from_slice(&index.records);
-        self.live.clear();
-        self.live.reserve(index.live.len() + room);
-        self.live.extend_from_slice(&index.live);
+        refill(&mut self.records, &index.records, room);
+        refill(&mut self.live, &index.live, room);
         self.foreign_seen = volume.foreign_opens(h)?.count;
         self.handle = Some(h);
         self.state = ServerState::Serving;
@@ -203,7 +199,11 @@ impl MailServer {
     }
 
     fn held(&self) -> Result<Handle> {
-        self.handle.ok_or(Error::BadHandle)
+        // Not `ok_or`: that builds the error (and drops it) on every call.
+        match self.handle {
+            Some(h) => Ok(h),
+            None => Err(Error::BadHandle),
+        }
     }
 
     /// Commits the next header (into the slot the current one is not in)
@@ -312,14 +312,14 @@ impl MailServer {
         id: u64,
         flag: RecordFlags,
     ) -> Result<Option<Commit>> {
-        let Ok(idx) = self.records.binary_search_by_key(&id, |r| r.id) else {
+        let Some(idx) = self.record_index(id) else {
             return Ok(None);
         };
         if self.records[idx].flags.contains(RecordFlags::DELETED) {
             return Ok(None);
         }
         // `live` holds record indices in file order.
-        let Ok(k) = self.live.binary_search(&(idx as u32)) else {
+        let Some(k) = self.live_position(idx) else {
             return Ok(None);
         };
         let h = self.held()?;
@@ -546,14 +546,51 @@ impl MailServer {
 
     /// Where message `id`'s record starts, as the server's index has it.
     pub fn offset_of(&self, id: u64) -> Option<u64> {
-        let i = self.records.binary_search_by_key(&id, |r| r.id).ok()?;
+        let i = self.record_index(id)?;
         Some(self.records[i].offset)
+    }
+
+    /// Where message `id` is in `records` (sorted by id). Ids are handed
+    /// out in order and records leave only when the file is compacted, so
+    /// the record is usually at `id - first id`: look there first.
+    fn record_index(&self, id: u64) -> Option<usize> {
+        let first = self.records.first()?.id;
+        let guess = usize::try_from(id.checked_sub(first)?).ok()?;
+        if self.records.get(guess).is_some_and(|r| r.id == id) {
+            return Some(guess);
+        }
+        let upto = guess.min(self.records.len());
+        self.records[..upto]
+            .binary_search_by_key(&id, |r| r.id)
+            .ok()
+    }
+
+    /// Where record `idx` is in `live` (increasing record indices). With `d`
+    /// records deleted, it is among positions `idx - d ..= idx`.
+    fn live_position(&self, idx: usize) -> Option<usize> {
+        let deleted = self.records.len() - self.live.len();
+        let lo = idx.saturating_sub(deleted);
+        let hi = (idx + 1).min(self.live.len());
+        let window = self.live.get(lo..hi)?;
+        window.binary_search(&(idx as u32)).ok().map(|k| lo + k)
     }
 
     /// The data file's current image, as the holder sees it.
     pub fn image(&self, volume: &dyn Volume) -> Result<Content> {
         volume.image(self.held()?)
     }
+}
+
+/// Makes `v` a copy of `from` with room for `room` more, without copying
+/// what `v` held (as a `reserve` after a `clear` may, through `realloc`).
+fn refill<T: Copy>(v: &mut Vec<T>, from: &[T], room: usize) {
+    let need = from.len() + room;
+    if v.capacity() < need {
+        *v = Vec::with_capacity(need);
+    } else {
+        v.clear();
+    }
+    v.extend_from_slice(from);
 }
 
 /// What the server knows of a data file once it has scanned it.

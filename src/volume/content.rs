@@ -78,6 +78,20 @@ impl PagePool {
 }
 
 impl Page {
+    /// A new page whose bytes outside `keep` are zeros and inside are
+    /// unspecified (for the caller to fill).
+    fn fresh(stamp: u64, keep: std::ops::Range<usize>) -> Arc<Page> {
+        let bytes = match PagePool::take() {
+            Some(mut b) => {
+                b[..keep.start].fill(0);
+                b[keep.end.max(keep.start)..].fill(0);
+                b
+            }
+            None => vec![0; PAGE_BYTES].into_boxed_slice(),
+        };
+        Arc::new(Page { stamp, bytes })
+    }
+
     fn zeroed(stamp: u64) -> Arc<Page> {
         Arc::new(Page {
             stamp,
@@ -342,10 +356,21 @@ impl Content {
         }
         let old_len = self.inner.len;
         let end = offset + data.len() as u64;
-        if end > old_len {
-            self.set_len(end, stamper);
-        }
         let inner = Arc::make_mut(&mut self.inner);
+        // Pages the write adds are made here, zeroed only where the write
+        // does not cover them (bytes past the end read as zeros).
+        let old_pages = inner.pages.len();
+        if end > old_len {
+            let pages = end.div_ceil(PAGE_BYTES as u64) as usize;
+            for i in old_pages..pages {
+                let start = (i * PAGE_BYTES) as u64;
+                let span = |x: u64| (x.clamp(start, start + PAGE_BYTES as u64) - start) as usize;
+                inner
+                    .pages
+                    .push(Page::fresh(stamper.next(), span(offset)..span(end)));
+            }
+            inner.len = end;
+        }
         let mut pos = offset;
         let mut rest = data;
         while !rest.is_empty() {
@@ -353,16 +378,22 @@ impl Content {
             let at = (pos % PAGE_BYTES as u64) as usize;
             let take = rest.len().min(PAGE_BYTES - at);
             let (now, later) = rest.split_at(take);
-            // A page's stamp changes only when its bytes do. Past the old
-            // end the file held zeros, so there the question is whether
-            // `now` has a nonzero byte (an appended record's first byte is).
-            let below = (old_len.saturating_sub(pos) as usize).min(take);
-            let changed = inner.pages[page].bytes()[at..at + below] != now[..below]
-                || now[below..].iter().any(|&b| b != 0);
-            if changed {
-                let p = Arc::make_mut(inner.pages.page_mut(page));
+            if page >= old_pages {
+                // A page just made (its own, freshly stamped): fill it.
+                let p = Arc::get_mut(inner.pages.page_mut(page)).expect("a page just made");
                 p.bytes_mut()[at..at + take].copy_from_slice(now);
-                p.stamp = stamper.next();
+            } else {
+                // A page's stamp changes only when its bytes do. Past the
+                // old end the file held zeros, so there the question is
+                // whether `now` has a nonzero byte.
+                let below = (old_len.saturating_sub(pos) as usize).min(take);
+                let changed = inner.pages[page].bytes()[at..at + below] != now[..below]
+                    || now[below..].iter().any(|&b| b != 0);
+                if changed {
+                    let p = Arc::make_mut(inner.pages.page_mut(page));
+                    p.bytes_mut()[at..at + take].copy_from_slice(now);
+                    p.stamp = stamper.next();
+                }
             }
             pos += take as u64;
             rest = later;

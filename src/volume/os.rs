@@ -421,7 +421,9 @@ impl OsVolume {
 
     fn with_open<T>(&self, handle: Handle, f: impl FnOnce(&mut Open) -> Result<T>) -> Result<T> {
         let mut s = self.state.lock();
-        let o = s.opens.get_mut(&handle.0).ok_or(Error::BadHandle)?;
+        let Some(o) = s.opens.get_mut(&handle.0) else {
+            return Err(Error::BadHandle);
+        };
         f(o)
     }
 

@@ -318,10 +318,11 @@ impl State {
     }
 
     fn open_index(&self, handle: Handle) -> Result<usize> {
-        self.opens
-            .iter()
-            .position(|o| o.handle == handle.0)
-            .ok_or(Error::BadHandle)
+        // Not `ok_or`: that builds the error (and drops it) on every call.
+        match self.opens.iter().position(|o| o.handle == handle.0) {
+            Some(i) => Ok(i),
+            None => Err(Error::BadHandle),
+        }
     }
 
     fn grow(&mut self, path: &VolumePath, old: u64, new: u64) -> Result<()> {

@@ -1,6 +1,6 @@
 //! Properties over seeds and options.
 
-use mailsim::datafile::{self, ReadAt};
+use mailsim::datafile::{self, ReadAt, RecordFlags};
 use mailsim::policy::{ExcludeAny, ExcludeFile, ExcludeFolder, ExcludeNothing, ExclusionPolicy};
 use mailsim::volume::{Content, SimVolume, Volume, VolumePath};
 use mailsim::{ConflictBehavior, MailServer, OpenFilePolicy, Outcome, Scenario};
@@ -122,6 +122,55 @@ proptest! {
                 prop_assert_eq!(datafile::verify(&image.to_vec()).unwrap(), verified);
                 prop_assert_eq!(image.len_bytes(), ReadAt::len_bytes(&image));
             }
+        }
+    }
+
+    /// The server's own index (where each message is, which are live)
+    /// agrees with a scan of the file, whatever the requests and
+    /// compactions that came before.
+    #[test]
+    fn the_servers_index_agrees_with_a_scan(ops in proptest::collection::vec((0u8..5, any::<u32>()), 1..200)) {
+        let v = SimVolume::new("Server HD");
+        let path = VolumePath::new("Server HD", ["Microsoft Mail Data"]);
+        v.put_file(&path, Content::from_bytes(&datafile::build_image(0, []))).unwrap();
+        let mut server = MailServer::start(&v, path.clone()).unwrap();
+        let mut next_id_seen = 0;
+        for (op, x) in ops {
+            match op {
+                0 | 1 => {
+                    let c = server.deliver(&v, x % 3_000).unwrap();
+                    next_id_seen = next_id_seen.max(c.message_id.unwrap() + 1);
+                }
+                2 => {
+                    server.mark_read_message(&v, u64::from(x) % (next_id_seen + 2)).unwrap();
+                }
+                _ => {
+                    server.delete_message(&v, u64::from(x) % (next_id_seen + 2)).unwrap();
+                }
+            }
+            if server.needs_compaction() {
+                server.compact(&v).unwrap();
+            }
+        }
+        let image = v.contents(&path).unwrap();
+        let (_, records) = datafile::scan(&image).unwrap();
+        for id in 0..next_id_seen + 2 {
+            let want = records.iter().find(|r| r.message_id == id).map(|r| r.offset);
+            prop_assert_eq!(server.offset_of(id), want, "message {}", id);
+        }
+        let live: Vec<u64> = records
+            .iter()
+            .rev()
+            .filter(|r| !r.flags.contains(RecordFlags::DELETED))
+            .map(|r| r.message_id)
+            .collect();
+        prop_assert_eq!(server.message_count(), live.len() as u64);
+        for (pick, id) in live.iter().enumerate() {
+            prop_assert_eq!(server.message_at(pick as u32), Some(*id));
+        }
+        // A deleted message can be neither read nor deleted again.
+        for r in records.iter().filter(|r| r.flags.contains(RecordFlags::DELETED)) {
+            prop_assert!(server.mark_read_message(&v, r.message_id).unwrap().is_none());
         }
     }
 }
