@@ -294,12 +294,14 @@ mod tests {
         let key = b"f".to_vec();
         let snap = reg.begin(key.clone(), Arc::clone(&file)).unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = {
-            let (reg, file, key, stop) = (
+            let (reg, file, key, stop, done) = (
                 Arc::clone(&reg),
                 Arc::clone(&file),
                 key.clone(),
                 Arc::clone(&stop),
+                Arc::clone(&done),
             );
             std::thread::spawn(move || {
                 // Half-page writes straddling page boundaries, all over the
@@ -313,12 +315,21 @@ mod tests {
                     })
                     .unwrap();
                     n += 1;
+                    done.store(n, std::sync::atomic::Ordering::Relaxed);
                 }
                 n
             })
         };
-        for _ in 0..20 {
+        // Read while the writer writes: at least 20 reads, and until it has
+        // written a few hundred times (within a bound, should it never run).
+        let started = std::time::Instant::now();
+        let mut reads = 0;
+        while reads < 20
+            || (done.load(std::sync::atomic::Ordering::Relaxed) < 300
+                && started.elapsed() < std::time::Duration::from_secs(10))
+        {
             assert_eq!(snap.to_content().unwrap().to_vec(), original);
+            reads += 1;
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let writes = writer.join().unwrap();
