@@ -58,6 +58,8 @@ struct World<'o> {
     panel_not_loaded: Vec<u32>,
     /// Who last opened the data file while the server held it.
     last_opener: String,
+    /// The data file's volume's count of foreign opens when last looked at.
+    foreign_events_seen: u64,
     now: SimTime,
     session: Option<Box<dyn SnapshotSession>>,
     events_processed: u64,
@@ -131,6 +133,7 @@ pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
         backup_crash_at,
         panel_not_loaded,
         last_opener: String::new(),
+        foreign_events_seen: 0,
         now: start,
         session: None,
         events_processed: 0,
@@ -391,11 +394,13 @@ impl World<'_> {
                         }
                     }
                 }
-                // Only the backup and the policy open files: a request
-                // never brings a foreign open to light.
-                if action == Action::Traffic {
+                // Nothing to ask the server unless someone opened a file
+                // somebody held since the last time.
+                let events = self.hd.foreign_open_events();
+                if events == self.foreign_events_seen {
                     continue;
                 }
+                self.foreign_events_seen = events;
                 if let Some(by) = self.server.foreign_access(&self.hd)? {
                     match self.conflict(t, by)? {
                         ConflictBehavior::Shutdown => shutdown = true,

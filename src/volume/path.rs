@@ -76,11 +76,16 @@ impl VolumePath {
 
     /// This path with `name` appended.
     pub fn join(&self, name: impl Into<String>) -> VolumePath {
-        let mut components = self.components.to_vec();
-        components.push(name.into());
+        // Built in place: one allocation for the list, none in between.
+        let components = self
+            .components
+            .iter()
+            .cloned()
+            .chain(std::iter::once(name.into()))
+            .collect();
         VolumePath {
             volume: Arc::clone(&self.volume),
-            components: Arc::from(components),
+            components,
         }
     }
 

@@ -22,6 +22,10 @@ pub struct SimVolume {
     /// The volume's clock in microseconds: set once per simulator event, so
     /// kept out of the lock.
     now: Arc<AtomicU64>,
+    /// Foreign opens of files someone holds open, ever: read without the
+    /// lock by a runner asking, after every event, whether anything new
+    /// happened.
+    foreign_events: Arc<AtomicU64>,
     state: Arc<Mutex<State>>,
 }
 
@@ -128,6 +132,7 @@ impl SimVolume {
         SimVolume {
             name: Arc::from(name),
             now: Arc::new(AtomicU64::new(0)),
+            foreign_events: Arc::new(AtomicU64::new(0)),
             state: Arc::new(Mutex::new(State {
                 tree: Arc::new(BTreeMap::new()),
                 files: Vec::new(),
@@ -175,6 +180,12 @@ impl SimVolume {
         self.now.store(now.as_micros(), Ordering::Relaxed);
     }
 
+    /// How many times, so far, a file was opened while someone else held
+    /// it: when this has not changed, no holder has a new foreign open.
+    pub(crate) fn foreign_open_events(&self) -> u64 {
+        self.foreign_events.load(Ordering::Relaxed)
+    }
+
     fn now(&self) -> SimTime {
         SimTime::from_micros(self.now.load(Ordering::Relaxed))
     }
@@ -186,6 +197,7 @@ impl SimVolume {
         SimVolume {
             name: Arc::clone(&self.name),
             now: Arc::new(AtomicU64::new(self.now.load(Ordering::Relaxed))),
+            foreign_events: Arc::new(AtomicU64::new(0)),
             state: Arc::new(Mutex::new(State {
                 tree: Arc::clone(&s.tree),
                 files: s.files.clone(),
@@ -375,7 +387,9 @@ impl Volume for SimVolume {
             }
         }
         let mut out = Vec::new();
-        for (k, n) in s.tree.range(comps.to_vec()..) {
+        let from: (std::ops::Bound<&[String]>, std::ops::Bound<&[String]>) =
+            (std::ops::Bound::Included(comps), std::ops::Bound::Unbounded);
+        for (k, n) in s.tree.range::<[String], _>(from) {
             if !k.starts_with(comps) {
                 break;
             }
@@ -539,6 +553,7 @@ impl Volume for SimVolume {
         {
             o.foreign_opens += 1;
             o.last_foreign = Some(owner.clone());
+            self.foreign_events.fetch_add(1, Ordering::Relaxed);
         }
         let handle = s.next_handle;
         s.next_handle += 1;
