@@ -19,6 +19,7 @@
 
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::datafile::{self, Header, RecordFlags};
 use crate::error::{Error, Result};
@@ -89,9 +90,12 @@ pub struct MailServer {
     handle: Option<Handle>,
     state: ServerState,
     header: Header,
-    records: Vec<Record>,
+    /// The index, shared with a remembered scan until the server changes
+    /// it (see [`own`]): a start or a restart on a file scanned before
+    /// copies nothing.
+    records: Arc<Vec<Record>>,
     /// Indices into `records` of messages not deleted.
-    live: Vec<u32>,
+    live: Arc<Vec<u32>>,
     foreign_seen: u64,
     record: Vec<u8>,
 }
@@ -109,8 +113,8 @@ impl MailServer {
             handle: None,
             state: ServerState::Down,
             header: Header::empty(),
-            records: Vec::new(),
-            live: Vec::new(),
+            records: Arc::default(),
+            live: Arc::default(),
             foreign_seen: 0,
             record: Vec::with_capacity(64 * 1024),
         };
@@ -153,10 +157,8 @@ impl MailServer {
             }
         }
         self.header = index.header;
-        // Room for the night's deliveries too: no reallocation mid-night.
-        let room = index.records.len() / 2 + 256;
-        refill(&mut self.records, &index.records, room);
-        refill(&mut self.live, &index.live, room);
+        self.records = Arc::clone(&index.records);
+        self.live = Arc::clone(&index.live);
         self.foreign_seen = volume.foreign_opens(h)?.count;
         self.handle = Some(h);
         self.state = ServerState::Serving;
@@ -256,8 +258,9 @@ impl MailServer {
                 return Err(e);
             }
         };
-        self.live.push(self.records.len() as u32);
-        self.records.push(Record {
+        let n = self.records.len() as u32;
+        own(&mut self.live).push(n);
+        own(&mut self.records).push(Record {
             id,
             offset,
             len,
@@ -344,9 +347,9 @@ impl MailServer {
         };
         // From here the update is committed: the header carries it, and a
         // restart writes it again if these bytes do not reach the disk.
-        self.records[idx].flags = flags;
+        own(&mut self.records)[idx].flags = flags;
         if flag == RecordFlags::DELETED {
-            self.live.remove(k);
+            own(&mut self.live).remove(k);
         }
         let at = rec.offset + datafile::FLAGS_OFFSET;
         volume.write_at(h, at, &datafile::flag_bytes(flags))?;
@@ -403,7 +406,7 @@ impl MailServer {
         };
         let mut out = Vec::with_capacity(live_len as usize);
         let mut kept = Vec::with_capacity(self.records.len());
-        for r in &self.records {
+        for r in self.records.iter() {
             if r.flags.contains(RecordFlags::DELETED) {
                 continue;
             }
@@ -443,8 +446,8 @@ impl MailServer {
                 return Err(e);
             }
         };
-        self.live = (0..kept.len() as u32).collect();
-        self.records = kept;
+        self.live = Arc::new((0..kept.len() as u32).collect());
+        self.records = Arc::new(kept);
         if dest == front {
             // The old region is no longer the file's: drop it.
             volume.set_len(h, self.header.committed_len)?;
@@ -505,8 +508,8 @@ impl MailServer {
                     image,
                     Rc::new(Index {
                         header: self.header,
-                        records: self.records.clone(),
-                        live: self.live.clone(),
+                        records: Arc::clone(&self.records),
+                        live: Arc::clone(&self.live),
                     }),
                 );
             }
@@ -581,25 +584,25 @@ impl MailServer {
     }
 }
 
-/// Makes `v` a copy of `from` with room for `room` more, without copying
-/// what `v` held (as a `reserve` after a `clear` may, through `realloc`).
-fn refill<T: Copy>(v: &mut Vec<T>, from: &[T], room: usize) {
-    let need = from.len() + room;
-    if v.capacity() < need {
-        *v = Vec::with_capacity(need);
-    } else {
-        v.clear();
+/// `v` to change: when it is shared (with a remembered scan), a copy of it
+/// first, with room for a night's deliveries so that it does not grow by
+/// reallocation mid-night.
+fn own<T: Copy>(v: &mut Arc<Vec<T>>) -> &mut Vec<T> {
+    if Arc::get_mut(v).is_none() {
+        let mut copy = Vec::with_capacity(v.len() + v.len() / 2 + 256);
+        copy.extend_from_slice(v);
+        *v = Arc::new(copy);
     }
-    v.extend_from_slice(from);
+    Arc::get_mut(v).expect("not shared any more")
 }
 
 /// What the server knows of a data file once it has scanned it.
 #[derive(Debug)]
 struct Index {
     header: Header,
-    records: Vec<Record>,
+    records: Arc<Vec<Record>>,
     /// Indices into `records` of messages not deleted.
-    live: Vec<u32>,
+    live: Arc<Vec<u32>>,
 }
 
 impl Index {
@@ -618,8 +621,8 @@ impl Index {
             .collect();
         Index {
             header,
-            records,
-            live,
+            records: Arc::new(records),
+            live: Arc::new(live),
         }
     }
 }
