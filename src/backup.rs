@@ -149,9 +149,16 @@ impl BackupSpeed {
 
     /// Time to move `bytes` over the wire.
     pub fn transfer_time(&self, bytes: u64) -> Duration {
-        let micros =
-            u128::from(bytes) * 1_000_000 / u128::from(self.throughput_bytes_per_sec.max(1));
-        Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+        let per_sec = self.throughput_bytes_per_sec.max(1);
+        // In 64 bits when the product fits (a chunk, a file); 128 otherwise.
+        let micros = match bytes.checked_mul(1_000_000) {
+            Some(x) => x / per_sec,
+            None => {
+                let m = u128::from(bytes) * 1_000_000 / u128::from(per_sec);
+                u64::try_from(m).unwrap_or(u64::MAX)
+            }
+        };
+        Duration::from_micros(micros)
     }
 }
 
@@ -663,4 +670,35 @@ enum Gate {
     Wait(SimTime, Option<EventKind>),
     /// Skip it as busy, narrating the last attempt (if any) and why.
     Skip(Option<EventKind>, EventKind),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfer_time_is_exact_in_64_and_in_128_bits() {
+        for (bytes, per_sec) in [
+            (0, 17_000),
+            (65_536, 17_000),
+            (3_000_000, 1),
+            (u64::MAX / 1_000_000, 3),
+            (u64::MAX / 1_000_000 + 1, 3),
+            (u64::MAX, u64::MAX),
+            (u64::MAX, 1),
+            (12_345, 0),
+        ] {
+            let speed = BackupSpeed {
+                throughput_bytes_per_sec: per_sec,
+                chunk_bytes: 65_536,
+            };
+            let want = u128::from(bytes) * 1_000_000 / u128::from(per_sec.max(1));
+            let want = Duration::from_micros(u64::try_from(want).unwrap_or(u64::MAX));
+            assert_eq!(
+                speed.transfer_time(bytes),
+                want,
+                "{bytes} B at {per_sec} B/s"
+            );
+        }
+    }
 }

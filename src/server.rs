@@ -144,13 +144,11 @@ impl MailServer {
         // A flag update the header carries may not have reached its record
         // (a crash between the two syncs): write it again.
         if let Some(p) = index.header.pending {
-            let repair = volume
-                .write_at(
-                    h,
-                    p.offset + datafile::FLAGS_OFFSET,
-                    &datafile::flag_bytes(p.flags),
-                )
-                .and_then(|()| volume.sync(h));
+            let repair = volume.write_synced(
+                h,
+                p.offset + datafile::FLAGS_OFFSET,
+                &datafile::flag_bytes(p.flags),
+            );
             if let Err(e) = repair {
                 let _ = volume.close(h);
                 return Err(e);
@@ -214,8 +212,7 @@ impl MailServer {
         self.header.generation += 1;
         let h = self.held()?;
         let at = self.header.slot_offset();
-        volume.write_at(h, at, &self.header.encode())?;
-        volume.sync(h)?;
+        volume.write_synced(h, at, &self.header.encode())?;
         Ok(at..at + Header::ENCODED_BYTES as u64)
     }
 
@@ -244,8 +241,7 @@ impl MailServer {
         let len = self.record.len() as u64;
         // The record first, past the committed end: a crash before the
         // header leaves it outside the file's state.
-        volume.write_at(h, offset, &self.record)?;
-        volume.sync(h)?;
+        volume.write_synced(h, offset, &self.record)?;
         let before = self.header;
         self.header.committed_len += len;
         self.header.message_count += 1;
@@ -352,8 +348,7 @@ impl MailServer {
             own(&mut self.live).remove(k);
         }
         let at = rec.offset + datafile::FLAGS_OFFSET;
-        volume.write_at(h, at, &datafile::flag_bytes(flags))?;
-        volume.sync(h)?;
+        volume.write_synced(h, at, &datafile::flag_bytes(flags))?;
         Ok(Some(Commit {
             generation: self.header.generation,
             message_id: Some(rec.id),
@@ -430,8 +425,7 @@ impl MailServer {
                 ..*r
             });
         }
-        volume.write_at(h, dest, &out)?;
-        volume.sync(h)?;
+        volume.write_synced(h, dest, &out)?;
         let before = self.header;
         let old_end = self.header.committed_len;
         let reclaimed = self.header.dead_bytes;

@@ -291,6 +291,15 @@ pub trait Volume: Send + Sync + fmt::Debug {
     /// Makes the file's writes durable.
     fn sync(&self, handle: Handle) -> Result<()>;
 
+    /// Writes `data` at `offset`, then makes the file's writes durable: one
+    /// step of the server's commit protocol, as one call. The same as
+    /// [`Volume::write_at`] then [`Volume::sync`] (a write that fails is not
+    /// synced); a volume that can do both at once overrides it.
+    fn write_synced(&self, handle: Handle, offset: u64, data: &[u8]) -> Result<()> {
+        self.write_at(handle, offset, data)?;
+        self.sync(handle)
+    }
+
     /// The whole current image of an open file, as the holder sees it.
     fn image(&self, handle: Handle) -> Result<Content>;
 

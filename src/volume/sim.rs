@@ -329,6 +329,71 @@ impl State {
         }
     }
 
+    /// [`Volume::write_at`], under the volume's lock.
+    fn write(&mut self, now: SimTime, handle: Handle, offset: u64, data: &[u8]) -> Result<()> {
+        let i = self.open_index(handle)?;
+        let file = self.opens[i].file;
+        // The path is cloned on error paths only: this is the hot path.
+        if !self.opens[i].access.writes() {
+            return Err(Error::NotWritable {
+                path: self.opens[i].path.clone(),
+            });
+        }
+        self.faults.writes += 1;
+        if self.faults.write_error_at == Some(self.faults.writes) {
+            return Err(Error::VolumeIo {
+                path: self.opens[i].path.clone(),
+                reason: "injected write error".to_owned(),
+            });
+        }
+        let old = self.file(file).content.len_bytes();
+        let new = old.max(offset.saturating_add(data.len() as u64));
+        if let Err((needed_bytes, available_bytes)) = self.grow_by(old, new) {
+            return Err(Error::DiskFull {
+                path: self.opens[i].path.clone(),
+                needed_bytes,
+                available_bytes,
+            });
+        }
+        if self.faults.crash_at_sync.is_some() {
+            let content = &self.file(file).content;
+            let end = offset.saturating_add(data.len() as u64).min(old);
+            let mut before = vec![0; end.saturating_sub(offset) as usize];
+            let _ = crate::datafile::ReadAt::read_at(content, offset.min(end), &mut before);
+            self.unsynced.push(Unsynced {
+                file,
+                offset,
+                old: before,
+                written: data.len() as u64,
+                old_len: old,
+            });
+        }
+        let State { files, stamper, .. } = self;
+        let f = files[file].as_mut().expect("open files are live");
+        f.content.write_at(offset, data, stamper);
+        f.modified = now;
+        Ok(())
+    }
+
+    /// [`Volume::sync`], under the volume's lock.
+    fn sync(&mut self, handle: Handle) -> Result<()> {
+        let i = self.open_index(handle)?;
+        let file = self.opens[i].file;
+        self.faults.syncs += 1;
+        if let Some((at, what)) = self.faults.crash_at_sync
+            && at == self.faults.syncs
+        {
+            self.crash(what);
+            return Err(Error::Crashed {
+                path: self.opens[i].path.clone(),
+                sync: at,
+                unsynced: what,
+            });
+        }
+        self.unsynced.retain(|u| u.file != file);
+        Ok(())
+    }
+
     fn open_index(&self, handle: Handle) -> Result<usize> {
         // Not `ok_or`: that builds the error (and drops it) on every call.
         match self.opens.iter().position(|o| o.handle == handle.0) {
@@ -609,50 +674,15 @@ impl Volume for SimVolume {
     }
 
     fn write_at(&self, handle: Handle, offset: u64, data: &[u8]) -> Result<()> {
+        self.state.lock().write(self.now(), handle, offset, data)
+    }
+
+    fn write_synced(&self, handle: Handle, offset: u64, data: &[u8]) -> Result<()> {
+        // Both under one lock: the server commits this way twice per
+        // transaction.
         let mut s = self.state.lock();
-        let i = s.open_index(handle)?;
-        let file = s.opens[i].file;
-        // The path is cloned on error paths only: this is the hot path.
-        if !s.opens[i].access.writes() {
-            return Err(Error::NotWritable {
-                path: s.opens[i].path.clone(),
-            });
-        }
-        s.faults.writes += 1;
-        if s.faults.write_error_at == Some(s.faults.writes) {
-            return Err(Error::VolumeIo {
-                path: s.opens[i].path.clone(),
-                reason: "injected write error".to_owned(),
-            });
-        }
-        let old = s.file(file).content.len_bytes();
-        let new = old.max(offset.saturating_add(data.len() as u64));
-        if let Err((needed_bytes, available_bytes)) = s.grow_by(old, new) {
-            return Err(Error::DiskFull {
-                path: s.opens[i].path.clone(),
-                needed_bytes,
-                available_bytes,
-            });
-        }
-        if s.faults.crash_at_sync.is_some() {
-            let content = &s.file(file).content;
-            let end = offset.saturating_add(data.len() as u64).min(old);
-            let mut before = vec![0; end.saturating_sub(offset) as usize];
-            let _ = crate::datafile::ReadAt::read_at(content, offset.min(end), &mut before);
-            s.unsynced.push(Unsynced {
-                file,
-                offset,
-                old: before,
-                written: data.len() as u64,
-                old_len: old,
-            });
-        }
-        let now = self.now();
-        let State { files, stamper, .. } = &mut *s;
-        let f = files[file].as_mut().expect("open files are live");
-        f.content.write_at(offset, data, stamper);
-        f.modified = now;
-        Ok(())
+        s.write(self.now(), handle, offset, data)?;
+        s.sync(handle)
     }
 
     fn set_len(&self, handle: Handle, len_bytes: u64) -> Result<()> {
@@ -685,22 +715,7 @@ impl Volume for SimVolume {
     }
 
     fn sync(&self, handle: Handle) -> Result<()> {
-        let mut s = self.state.lock();
-        let i = s.open_index(handle)?;
-        let file = s.opens[i].file;
-        s.faults.syncs += 1;
-        if let Some((at, what)) = s.faults.crash_at_sync
-            && at == s.faults.syncs
-        {
-            s.crash(what);
-            return Err(Error::Crashed {
-                path: s.opens[i].path.clone(),
-                sync: at,
-                unsynced: what,
-            });
-        }
-        s.unsynced.retain(|u| u.file != file);
-        Ok(())
+        self.state.lock().sync(handle)
     }
 
     fn image(&self, handle: Handle) -> Result<Content> {
