@@ -333,7 +333,8 @@ impl Default for ScenarioArgs {
 }
 
 /// Parses a duration: a plain number of seconds (`60`, `2.5`) or a number
-/// with a unit, `ms`, `s`, `min` or `h` (`250ms`, `10min`, `1.5 h`).
+/// with a unit, `ms`, `s`, `min` or `h` (`250ms`, `10min`, `1.5 h`),
+/// rounded to the microsecond.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     const EXPECTED: &str =
         "expected seconds or a number with a unit ms, s, min or h, such as 60, 2.5, 250ms, 10min";
@@ -362,7 +363,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         _ => return Err(format!("unknown unit '{unit}': {EXPECTED}")),
     };
-    Duration::try_from_secs_f64(secs).map_err(|_| "too long a duration".to_owned())
+    // To the microsecond: the simulation's tick, and what a scenario file
+    // holds (so that `--save` can write whatever the flags say).
+    let micros = (secs * 1e6).round();
+    if !micros.is_finite() || micros >= u64::MAX as f64 {
+        return Err("too long a duration".to_owned());
+    }
+    Ok(Duration::from_micros(micros as u64))
 }
 
 /// Parses `HH:MM` (or `HH:MM:SS`) on a 24-hour clock.
@@ -508,6 +515,10 @@ mod tests {
         assert_eq!(ok("2s"), Duration::from_secs(2));
         assert_eq!(ok("0"), Duration::ZERO);
         assert_eq!(ok(".5"), Duration::from_millis(500));
+        // To the microsecond, the finest a scenario file holds.
+        assert_eq!(ok("1.0000001"), Duration::from_secs(1));
+        assert_eq!(ok("0.0000026"), Duration::from_micros(3));
+        assert_eq!(ok("0.3"), Duration::from_millis(300));
         for bad in [
             "",
             "-1",

@@ -81,8 +81,19 @@ impl ScenarioFile {
 }
 
 /// Seconds, to the microsecond: exact through a write and a read. A
-/// duration longer than a file may hold (a year) cannot be saved.
+/// duration longer than a file may hold (a year), or finer than it holds (a
+/// microsecond), cannot be saved: the night read back would not be the
+/// night saved.
 fn secs(field: &'static str, d: Duration) -> Result<f64> {
+    if !d.subsec_nanos().is_multiple_of(1_000) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{} ns is finer than a scenario file holds (a microsecond)",
+                d.as_nanos()
+            ),
+        ));
+    }
     let s = d.as_micros() as f64 / 1e6;
     if s > MAX_FILE_SECS {
         return Err(Error::invalid(
@@ -568,7 +579,8 @@ fn time(field: &'static str, text: &str) -> Result<TimeOfDay> {
 impl Scenario {
     /// The scenario as a scenario file (JSON, [`SCENARIO_VERSION`]), with a
     /// night's `choices` when given (the file then replays that night
-    /// exactly). Fails for policies of your own, which a file cannot hold.
+    /// exactly). Fails for what a file cannot hold: policies of your own,
+    /// and durations over a year or with a part finer than a microsecond.
     pub fn to_json(&self, choices: Option<&Choices>) -> Result<String> {
         let o = &self.opts;
         let mut exclusions = Vec::new();

@@ -150,24 +150,34 @@ fn a_scenario_file_written_by_to_json_is_never_refused_by_from_json() {
 }
 
 /// Found by `night`, after the fixes above: a scenario file keeps durations
-/// in whole microseconds, so a night saved with its choices does not replay
-/// exactly when a duration has a finer part. With a `FreezeThaw` hold limit
-/// of 133.007751849 s the saved night says "writes were held past the
-/// 133.007751 s limit" where the night itself said "133.007751849 s" (the
-/// timing is the same: the simulation runs in microseconds). Either the
-/// file keeps the finer part, or `to_json` refuses it as it refuses a
-/// duration over a year, or the builder rounds to the microsecond.
+/// in whole microseconds, so a night saved with its choices did not replay
+/// exactly when a duration had a finer part. With a `FreezeThaw` hold limit
+/// of 133.007751849 s the saved night said "writes were held past the
+/// 133.007751 s limit" where the night itself said "133.007751849 s".
+/// `to_json` now refuses a duration finer than a microsecond, naming it, as
+/// it refuses one over a year; to the microsecond, the night saved replays
+/// to the very same report.
 #[test]
 fn a_night_saved_with_its_choices_replays_to_the_same_timeline() {
-    let s = Scenario::kb98097().seed(1).snapshot(
-        FreezeThaw::default()
-            .hold_writes_limit(std::time::Duration::from_nanos(133_007_751_849))
-            .snapshot_time(std::time::Duration::from_secs(496)),
-    );
-    let night = s.run().unwrap();
-    let Ok(json) = s.to_json(Some(night.choices())) else {
-        return;
+    let with_limit = |limit| {
+        Scenario::kb98097().seed(1).snapshot(
+            FreezeThaw::default()
+                .hold_writes_limit(limit)
+                .snapshot_time(std::time::Duration::from_secs(496)),
+        )
     };
+    let s = with_limit(std::time::Duration::from_nanos(133_007_751_849));
+    let night = s.run().unwrap();
+    let err = s.to_json(Some(night.choices())).unwrap_err().to_string();
+    assert!(
+        err.contains("snapshot.hold_writes_limit_s") && err.contains("finer than"),
+        "{err}"
+    );
+
+    let s = with_limit(std::time::Duration::from_micros(133_007_751));
+    let night = s.run().unwrap();
+    let json = s.to_json(Some(night.choices())).unwrap();
     let again = Scenario::from_json(&json).unwrap().run().unwrap();
     assert_eq!(again.narrate(), night.narrate());
+    assert_eq!(again.to_json(), night.to_json());
 }
