@@ -131,7 +131,12 @@ impl MailServer {
                 return Err(e);
             }
         };
-        let index = match scan_memo(&image) {
+        let scanned = if volume.shares_images() {
+            scan_memo(&image)
+        } else {
+            datafile::scan(&image).map(|(header, infos)| Rc::new(Index::of(header, &infos)))
+        };
+        let index = match scanned {
             Ok(x) => x,
             Err(source) => {
                 let _ = volume.close(h);
@@ -497,7 +502,10 @@ impl MailServer {
             volume.sync(h)?;
             // What the file holds is what the index says: a restart on the
             // very same contents (nobody wrote in between) need not scan.
-            if let Ok(image) = volume.image(h) {
+            // Where an image is a read of the whole file, it is not worth it.
+            if volume.shares_images()
+                && let Ok(image) = volume.image(h)
+            {
                 remember_scan(
                     image,
                     Rc::new(Index {

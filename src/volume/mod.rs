@@ -303,6 +303,15 @@ pub trait Volume: Send + Sync + fmt::Debug {
     /// The whole current image of an open file, as the holder sees it.
     fn image(&self, handle: Handle) -> Result<Content>;
 
+    /// Whether [`Volume::image`] hands out the file's own shared contents
+    /// (in O(1), the very same [`Content`] until the file is written), as a
+    /// simulated volume does, rather than reading the file afresh. A server
+    /// remembers what it scanned only where this holds: elsewhere an image
+    /// is a whole-file read, and never the same contents twice.
+    fn shares_images(&self) -> bool {
+        false
+    }
+
     /// Who holds `path` open for writing, asked without opening it.
     fn writer(&self, path: &VolumePath) -> Result<Option<Holder>>;
 

@@ -718,6 +718,10 @@ impl Volume for SimVolume {
         self.state.lock().sync(handle)
     }
 
+    fn shares_images(&self) -> bool {
+        true
+    }
+
     fn image(&self, handle: Handle) -> Result<Content> {
         let s = self.state.lock();
         let o = &s.opens[s.open_index(handle)?];

@@ -187,3 +187,40 @@ fn tolerate_is_corrupted_or_clean_and_a_torn_copy_is_caught() {
     }
     assert!(torn >= 1, "heavy traffic during the copy tears it");
 }
+
+/// On disk an image is a read of the whole file, never the same contents
+/// twice: a server there scans what the file holds at every start, and
+/// remembers nothing at a stop (a simulated volume shares its images).
+#[test]
+fn a_server_on_disk_restarts_from_what_the_file_holds_now() {
+    use mailsim::MailServer;
+    use mailsim::datafile::{self, RecordFlags};
+    use mailsim::volume::{OsVolume, SimVolume, Volume, VolumePath};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Microsoft Mail Data"),
+        datafile::build_image(1, [(1, RecordFlags::default(), 100)]),
+    )
+    .unwrap();
+    let hd = OsVolume::open_dir("Server HD", dir.path()).unwrap();
+    assert!(!hd.shares_images());
+    assert!(SimVolume::new("Server HD").shares_images());
+    let path = VolumePath::new("Server HD", ["Microsoft Mail Data"]);
+    let mut server = MailServer::start(&hd, path.clone()).unwrap();
+    server.deliver(&hd, 500).unwrap();
+    assert_eq!(server.message_count(), 2);
+    server.stop(&hd).unwrap();
+    // Replaced while the server was down.
+    std::fs::write(
+        dir.path().join("Microsoft Mail Data"),
+        datafile::build_image(9, (10..15).map(|id| (id, RecordFlags::default(), 50))),
+    )
+    .unwrap();
+    server.restart(&hd).unwrap();
+    assert_eq!(server.generation(), 9);
+    assert_eq!(server.message_count(), 5);
+    assert!(server.offset_of(12).is_some());
+    assert!(server.offset_of(1).is_none());
+    server.stop(&hd).unwrap();
+}
