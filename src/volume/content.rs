@@ -135,11 +135,13 @@ struct Inner {
 }
 
 /// Pages per chunk of a [`PageTable`].
-const CHUNK_PAGES: usize = 64;
+const CHUNK_PAGES: usize = 16;
 
 /// A file's pages in shared chunks of [`CHUNK_PAGES`]: copying the table
 /// copies one pointer per chunk, and a write to a shared table copies the
-/// one chunk it lands in (64 pointers), not a pointer per page of the file.
+/// one chunk it lands in (16 pointers), not a pointer per page of the file.
+/// Small chunks, because a night changes pages all over its data file (a
+/// message marked read anywhere) and each first change copies a chunk.
 #[derive(Clone, Default)]
 struct PageTable {
     chunks: Vec<Arc<Vec<Arc<Page>>>>,
