@@ -237,14 +237,22 @@ fn sweep(args: &SweepArgs, out: &mut impl Write) -> Result<(), CliError> {
     let result = run_in_order(
         nights,
         jobs,
+        // The workers format the JSON lines too: the writer's thread only
+        // writes them, so that it keeps up with any number of workers.
         |j| {
             let case = first + j * step;
             let seed = args.seed_start + case;
-            night(&scenario, case, seed)
+            let line = night(&scenario, case, seed)?;
+            let json = if args.json {
+                Some(line.to_json()?)
+            } else {
+                None
+            };
+            Ok((line, json))
         },
-        |line| {
-            if args.json {
-                writeln!(out, "{}", line.to_json()?)?;
+        |(line, json)| {
+            if let Some(json) = json {
+                writeln!(out, "{json}")?;
             }
             summary.add(&line);
             if let Some(bar) = &bar {
