@@ -765,6 +765,40 @@ static BODY: std::sync::LazyLock<(Vec<u8>, [usize; PARAGRAPHS.len()])> =
         (text, starts)
     });
 
+/// A synthetic message's header block in as few pieces as the id allows:
+/// each pick with the fixed text that follows it, up to the Message-Id's
+/// digits; then the rest of the block with the greeting.
+struct HeaderLines {
+    /// `From: …\r\nTo: `, by sender.
+    from: Vec<Vec<u8>>,
+    /// `…\r\nDate: `, by recipient.
+    to: Vec<Vec<u8>>,
+    /// `…\r\nSubject: `, by date.
+    date: Vec<Vec<u8>>,
+    /// `…\r\nMessage-Id: <`, by subject.
+    subject: Vec<Vec<u8>>,
+    /// The rest of the Message-Id, the X-Mailer line, the blank line and
+    /// the greeting, by greeting.
+    tail: Vec<Vec<u8>>,
+}
+
+static HEADER_LINES: std::sync::LazyLock<HeaderLines> = std::sync::LazyLock::new(|| {
+    let join = |picks: &[&[u8]], before: &[u8], after: &[u8]| -> Vec<Vec<u8>> {
+        picks.iter().map(|p| [before, p, after].concat()).collect()
+    };
+    HeaderLines {
+        from: join(&FROMS, b"From: ", b"\r\nTo: "),
+        to: join(&TOS, b"", b"\r\nDate: "),
+        date: join(&DATES, b"", b"\r\nSubject: "),
+        subject: join(&SUBJECTS, b"", b"\r\nMessage-Id: <"),
+        tail: join(
+            &GREETINGS,
+            b".mailsim@Mail.AppleTalk>\r\nX-Mailer: Microsoft Mail for AppleTalk 3.1\r\n\r\n",
+            b"",
+        ),
+    }
+});
+
 /// Appends `piece` to `out`, truncated so that `out` never grows past `end`.
 fn put_capped(out: &mut Vec<u8>, end: usize, piece: &[u8]) {
     let room = end.saturating_sub(out.len());
@@ -792,20 +826,14 @@ pub fn synthetic_payload(message_id: u64, len: u32, out: &mut Vec<u8>) {
             break;
         }
     }
-    let header: [&[u8]; 13] = [
-        b"From: ",
-        FROMS[pick(FROMS.len())],
-        b"\r\nTo: ",
-        TOS[pick(TOS.len())],
-        b"\r\nDate: ",
-        DATES[pick(DATES.len())],
-        b"\r\nSubject: ",
-        SUBJECTS[pick(SUBJECTS.len())],
-        b"\r\nMessage-Id: <",
+    let lines = &*HEADER_LINES;
+    let header: [&[u8]; 6] = [
+        &lines.from[pick(FROMS.len())],
+        &lines.to[pick(TOS.len())],
+        &lines.date[pick(DATES.len())],
+        &lines.subject[pick(SUBJECTS.len())],
         &digits[first..],
-        b".mailsim@Mail.AppleTalk>\r\n",
-        b"X-Mailer: Microsoft Mail for AppleTalk 3.1\r\n",
-        b"\r\n",
+        &lines.tail[pick(GREETINGS.len())],
     ];
     for piece in header {
         put_capped(out, end, piece);
@@ -813,7 +841,6 @@ pub fn synthetic_payload(message_id: u64, len: u32, out: &mut Vec<u8>) {
     if out.len() >= end {
         return;
     }
-    put_capped(out, end, GREETINGS[pick(GREETINGS.len())]);
     // The paragraphs start at one that depends on the id, so bodies differ:
     // one rotated copy of them, then doubled from what is already written.
     let body_start = out.len();
