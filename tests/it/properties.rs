@@ -67,6 +67,16 @@ fn scenarios() -> impl Strategy<Value = Scenario> {
         })
 }
 
+/// A server started on an empty data file of its own volume.
+fn empty_server() -> (SimVolume, VolumePath, MailServer) {
+    let v = SimVolume::new("Server HD");
+    let path = VolumePath::new("Server HD", ["Microsoft Mail Data"]);
+    v.put_file(&path, Content::from_bytes(&datafile::build_image(0, [])))
+        .unwrap();
+    let server = MailServer::start(&v, path.clone()).unwrap();
+    (v, path, server)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -99,10 +109,7 @@ proptest! {
     /// Every state the server commits verifies, whatever the requests.
     #[test]
     fn verify_accepts_every_committed_state(ops in proptest::collection::vec((0u8..4, any::<u32>()), 1..60)) {
-        let v = SimVolume::new("Server HD");
-        let path = VolumePath::new("Server HD", ["Microsoft Mail Data"]);
-        v.put_file(&path, Content::from_bytes(&datafile::build_image(0, []))).unwrap();
-        let mut server = MailServer::start(&v, path.clone()).unwrap();
+        let (v, path, mut server) = empty_server();
         let mut generation = 0;
         for (op, x) in ops {
             let commit = match op {
@@ -130,10 +137,7 @@ proptest! {
     /// compactions that came before.
     #[test]
     fn the_servers_index_agrees_with_a_scan(ops in proptest::collection::vec((0u8..5, any::<u32>()), 1..200)) {
-        let v = SimVolume::new("Server HD");
-        let path = VolumePath::new("Server HD", ["Microsoft Mail Data"]);
-        v.put_file(&path, Content::from_bytes(&datafile::build_image(0, []))).unwrap();
-        let mut server = MailServer::start(&v, path.clone()).unwrap();
+        let (v, path, mut server) = empty_server();
         let mut next_id_seen = 0;
         for (op, x) in ops {
             match op {
