@@ -874,8 +874,22 @@ impl OnlineCopy {
 #[derive(Debug)]
 struct OnlineCopySession {
     policy: OnlineCopy,
-    copy: Option<(CopyBuilder, u64, u64, SimTime)>,
+    copy: Option<PartialCopy>,
     restarts: u32,
+}
+
+/// An online copy under way.
+#[derive(Debug)]
+struct PartialCopy {
+    builder: CopyBuilder,
+    /// Bytes copied so far.
+    pos: u64,
+    /// The file's generation and the server's state when the copy began.
+    /// The copy starts over when either changes: a commit changes the
+    /// generation, and a crash may change the file (writes it had not
+    /// synced, lost or garbled) without a commit, but not the state.
+    began: (u64, ServerState),
+    started: SimTime,
 }
 
 impl SnapshotSession for OnlineCopySession {
@@ -886,9 +900,16 @@ impl SnapshotSession for OnlineCopySession {
     ) -> Result<Prepared> {
         let p = self.policy;
         let generation = server.generation();
-        let (mut builder, mut pos, started_gen, started) = match self.copy.take() {
-            None => (CopyBuilder::default(), 0, generation, server.now()),
-            Some((_, _, g, _)) if g != generation => {
+        let now = (generation, server.state());
+        let fresh = |server: &dyn ServerControl| PartialCopy {
+            builder: CopyBuilder::default(),
+            pos: 0,
+            began: now,
+            started: server.now(),
+        };
+        let mut copy = match self.copy.take() {
+            None => fresh(server),
+            Some(c) if c.began != now => {
                 if self.restarts >= p.max_restarts {
                     return Ok(Prepared::GiveUp(Failure {
                         reason: format!(
@@ -907,7 +928,7 @@ impl SnapshotSession for OnlineCopySession {
                     },
                     Some(path),
                 );
-                (CopyBuilder::default(), 0, generation, server.now())
+                fresh(server)
             }
             Some(c) => c,
         };
@@ -915,17 +936,17 @@ impl SnapshotSession for OnlineCopySession {
         let step = p
             .pages_per_step
             .saturating_mul(crate::volume::PAGE_BYTES as u64);
-        let chunk = server.read_own(pos, step.min(len - pos.min(len)))?;
-        pos += chunk.len_bytes();
-        builder.push(&chunk);
-        if pos >= len {
+        let chunk = server.read_own(copy.pos, step.min(len - copy.pos.min(len)))?;
+        copy.pos += chunk.len_bytes();
+        copy.builder.push(&chunk);
+        if copy.pos >= len {
             server.log(EventKind::SnapshotTaken { generation }, Some(path));
             return Ok(Prepared::Image {
-                content: builder.finish(len),
-                taken_at: started,
+                content: copy.builder.finish(len),
+                taken_at: copy.started,
             });
         }
-        self.copy = Some((builder, pos, started_gen, started));
+        self.copy = Some(copy);
         Ok(Prepared::Wait(p.step_interval))
     }
 }

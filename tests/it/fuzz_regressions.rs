@@ -3,10 +3,10 @@
 //! what broke.
 
 use mailsim::invariants;
-use mailsim::policy::FreezeThaw;
+use mailsim::policy::{FreezeThaw, OnlineCopy};
 use mailsim::report::EventKind;
-use mailsim::sim::{Fault, SERVER_HD};
-use mailsim::{ConflictBehavior, OpenFilePolicy, Report, Scenario, TimeOfDay};
+use mailsim::sim::{Fault, SERVER_HD, UnsyncedWrites};
+use mailsim::{ConflictBehavior, OpenFilePolicy, Outcome, Report, Scenario, TimeOfDay, Traffic};
 
 fn holds(r: &Report) {
     if let Err(v) = invariants::check(r) {
@@ -180,4 +180,52 @@ fn a_night_saved_with_its_choices_replays_to_the_same_timeline() {
     let again = Scenario::from_json(&json).unwrap().run().unwrap();
     assert_eq!(again.narrate(), night.narrate());
     assert_eq!(again.to_json(), night.to_json());
+}
+
+/// Found by `night`: the server crashed while an online copy was under way,
+/// its unsynced writes garbled. The file changed, but not its generation
+/// (nothing was committed), so the copy went on: pages read before the crash
+/// with pages read after, a copy of no state the file ever held, on a night
+/// where nothing opened the file (invariant `no_foreign_access_means_clean`).
+/// The copy now starts over when the server's state changes, not only its
+/// generation.
+#[test]
+fn an_online_copy_under_way_when_the_server_crashes_starts_over() {
+    let s = Scenario::kb98097()
+        .seed(1)
+        .conflict_behavior(ConflictBehavior::Hang)
+        .snapshot(
+            OnlineCopy::default()
+                .pages_per_step(50)
+                .step_interval(std::time::Duration::from_secs(7))
+                .max_restarts(21),
+        )
+        .backup_at(TimeOfDay::hm(19, 0))
+        .admin_at(TimeOfDay::hm(6, 0))
+        .traffic(Traffic::new(
+            TimeOfDay::hms(12, 45, 35),
+            TimeOfDay::hm(4, 0),
+            120,
+        ))
+        .fault(Fault::ServerCrash {
+            at_sync: 1592,
+            unsynced: UnsyncedWrites::Garble,
+        });
+    let r = s.run().unwrap();
+    // The crash falls in the middle of a copy: after it began (and was
+    // restarted), before the snapshot was taken.
+    let kinds: Vec<&EventKind> = r.timeline().iter().map(|e| &e.kind).collect();
+    let at = |f: fn(&EventKind) -> bool| kinds.iter().position(|k| f(k)).unwrap();
+    let restarted = at(|k| matches!(k, EventKind::OnlineCopyRestarted { .. }));
+    let crashed = at(|k| matches!(k, EventKind::Crashed { .. }));
+    let taken = at(|k| matches!(k, EventKind::SnapshotTaken { .. }));
+    assert!(restarted < crashed && crashed < taken, "{}", r.narrate());
+    invariants::check(&r).unwrap();
+    assert_eq!(r.outcome(), Outcome::Crashed);
+    let copies: Vec<_> = r.mail_data_archived().collect();
+    assert!(copies.iter().any(|c| c.night == 1), "{copies:?}");
+    assert!(
+        copies.iter().all(|c| c.verdict.is_consistent()),
+        "{copies:?}"
+    );
 }
