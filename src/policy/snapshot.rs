@@ -827,7 +827,9 @@ impl SnapshotPolicy for FreezeThaw {
 
 /// SQLite's online backup API: copy `pages_per_step` pages per step through
 /// the server's own handle, `step_interval` apart; a server write between
-/// steps restarts the copy; after `max_restarts` restarts the policy gives up.
+/// steps (a new generation, or a change of the server's state, as when it
+/// crashes) restarts the copy; after `max_restarts` restarts the policy
+/// gives up.
 /// Under heavy traffic it may never finish: that livelock is reported.
 ///
 /// Cost: no pause at all; the price is the risk of never finishing.
