@@ -888,8 +888,8 @@ struct PartialCopy {
     pos: u64,
     /// The file's generation and the server's state when the copy began.
     /// The copy starts over when either changes: a commit changes the
-    /// generation, and a crash may change the file (writes it had not
-    /// synced, lost or garbled) without a commit, but not the state.
+    /// generation; a crash may change the file (writes it had not synced,
+    /// lost or garbled) without a commit, but it does change the state.
     began: (u64, ServerState),
     started: SimTime,
 }
