@@ -211,14 +211,29 @@ impl MailServer {
         }
     }
 
-    /// Commits the next header (into the slot the current one is not in)
-    /// and syncs it. Returns the byte range written.
-    fn commit_header(&mut self, volume: &dyn Volume) -> Result<Range<u64>> {
+    /// Commits the next header: the current one changed by `change`, with
+    /// the next generation, written into the slot the current one is not
+    /// in and synced. When that fails the header stays as it was. Returns
+    /// the byte range written.
+    fn commit_header(
+        &mut self,
+        volume: &dyn Volume,
+        change: impl FnOnce(&mut Header),
+    ) -> Result<Range<u64>> {
+        let before = self.header;
+        change(&mut self.header);
         self.header.generation += 1;
-        let h = self.held()?;
         let at = self.header.slot_offset();
-        volume.write_synced(h, at, &self.header.encode())?;
-        Ok(at..at + Header::ENCODED_BYTES as u64)
+        let written = self
+            .held()
+            .and_then(|h| volume.write_synced(h, at, &self.header.encode()));
+        match written {
+            Ok(()) => Ok(at..at + Header::ENCODED_BYTES as u64),
+            Err(e) => {
+                self.header = before;
+                Err(e)
+            }
+        }
     }
 
     /// Delivers a new message of `payload_len` bytes: one transaction. The
@@ -247,18 +262,12 @@ impl MailServer {
         // The record first, past the committed end: a crash before the
         // header leaves it outside the file's state.
         volume.write_synced(h, offset, &self.record)?;
-        let before = self.header;
-        self.header.committed_len += len;
-        self.header.message_count += 1;
-        self.header.next_message_id += 1;
-        self.header.pending = None;
-        let slot = match self.commit_header(volume) {
-            Ok(r) => r,
-            Err(e) => {
-                self.header = before;
-                return Err(e);
-            }
-        };
+        let slot = self.commit_header(volume, |header| {
+            header.committed_len += len;
+            header.message_count += 1;
+            header.next_message_id += 1;
+            header.pending = None;
+        })?;
         let n = self.records.len() as u32;
         own(&mut self.live).push(n);
         own(&mut self.records).push(Record {
@@ -330,22 +339,16 @@ impl MailServer {
         let rec = self.records[idx];
         let flags = rec.flags.with(flag);
         // The header carries the update first; then the flag bytes.
-        let before = self.header;
-        self.header.pending = Some(datafile::PendingFlags {
-            offset: rec.offset,
-            flags,
-        });
-        if flag == RecordFlags::DELETED && !rec.flags.contains(RecordFlags::DELETED) {
-            self.header.message_count -= 1;
-            self.header.dead_bytes += rec.len;
-        }
-        let slot = match self.commit_header(volume) {
-            Ok(r) => r,
-            Err(e) => {
-                self.header = before;
-                return Err(e);
+        let slot = self.commit_header(volume, |header| {
+            header.pending = Some(datafile::PendingFlags {
+                offset: rec.offset,
+                flags,
+            });
+            if flag == RecordFlags::DELETED && !rec.flags.contains(RecordFlags::DELETED) {
+                header.message_count -= 1;
+                header.dead_bytes += rec.len;
             }
-        };
+        })?;
         // From here the update is committed: the header carries it, and a
         // restart writes it again if these bytes do not reach the disk.
         own(&mut self.records)[idx].flags = flags;
@@ -431,20 +434,14 @@ impl MailServer {
             });
         }
         volume.write_synced(h, dest, &out)?;
-        let before = self.header;
         let old_end = self.header.committed_len;
         let reclaimed = self.header.dead_bytes;
-        self.header.records_start = dest;
-        self.header.committed_len = dest + live_len;
-        self.header.dead_bytes = 0;
-        self.header.pending = None;
-        let slot = match self.commit_header(volume) {
-            Ok(r) => r,
-            Err(e) => {
-                self.header = before;
-                return Err(e);
-            }
-        };
+        let slot = self.commit_header(volume, |header| {
+            header.records_start = dest;
+            header.committed_len = dest + live_len;
+            header.dead_bytes = 0;
+            header.pending = None;
+        })?;
         self.live = Arc::new((0..kept.len() as u32).collect());
         self.records = Arc::new(kept);
         if dest == front {
