@@ -583,6 +583,12 @@ impl World<'_> {
             ServerState::Hung => Unavailable::Hung,
             ServerState::Paused => Unavailable::Paused,
         };
+        self.defer(t, req, reason);
+        Ok(())
+    }
+
+    /// Not served: the client keeps the request and sends it again.
+    fn defer(&mut self, t: SimTime, req: Pending, reason: Unavailable) {
         self.metrics.deliveries_deferred += 1;
         self.deferred.push(req);
         self.log.push(
@@ -594,7 +600,6 @@ impl World<'_> {
             },
             None,
         );
-        Ok(())
     }
 
     fn resend(&mut self, t: SimTime) -> Result<()> {
@@ -623,17 +628,7 @@ impl World<'_> {
             Err(e) => {
                 // Not acknowledged: the client keeps it and sends it again.
                 self.server_fault(t, e)?;
-                self.metrics.deliveries_deferred += 1;
-                self.deferred.push(req);
-                self.log.push(
-                    t,
-                    Actor::MailClients,
-                    EventKind::Deferred {
-                        request: req.kind,
-                        reason: Unavailable::Down,
-                    },
-                    None,
-                );
+                self.defer(t, req, Unavailable::Down);
                 return Ok(());
             }
         };
