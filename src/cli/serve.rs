@@ -381,10 +381,7 @@ impl Running<'_> {
         let mut hung = false;
         loop {
             if self.stop.load(Ordering::SeqCst) {
-                let generation = self.server.generation();
-                self.server
-                    .stop(&self.vol)
-                    .map_err(|e| CliError::Runtime(e.to_string()))?;
+                let generation = self.stop_server()?;
                 say(
                     out,
                     format_args!(
@@ -407,10 +404,7 @@ impl Running<'_> {
                 say(out, format_args!("foreign open of {real} by {who}"))?;
                 match self.args.on_conflict {
                     OnConflict::Shutdown => {
-                        let generation = self.server.generation();
-                        self.server
-                            .stop(&self.vol)
-                            .map_err(|e| CliError::Runtime(e.to_string()))?;
+                        let generation = self.stop_server()?;
                         say(
                             out,
                             format_args!(
@@ -470,6 +464,16 @@ impl Running<'_> {
     /// only with positioned calls, so that cursor is nobody else's. A copy
     /// that fails is reported and serving goes on, as MS Mail Backup made
     /// no copy when it could not.
+    /// Stops the server (flushed, closed, its lock released); returns the
+    /// generation it finished.
+    fn stop_server(&mut self) -> Result<u64, CliError> {
+        let generation = self.server.generation();
+        self.server
+            .stop(&self.vol)
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
+        Ok(generation)
+    }
+
     fn copy_aside(&mut self, out: &mut impl Write) -> Result<(), CliError> {
         let Some((writer, _)) = &self.rotation else {
             return Ok(());
