@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use mailsim::demo;
 
 use super::CliError;
-use super::run::write_atomically;
+use super::input::write_atomically;
 
 /// When to paint the output with ANSI colours.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -95,7 +95,11 @@ fn write_pictures(dir: &Path) -> Result<(), CliError> {
             name = format!("{name}-{}", n.unwrap_or(2));
         }
         names.push(name.clone());
-        write_atomically("--svg", &dir.join(format!("{name}.svg")), &report.to_svg())?;
+        write_atomically(
+            "--svg",
+            &dir.join(format!("{name}.svg")),
+            report.to_svg().as_bytes(),
+        )?;
     }
     Ok(())
 }

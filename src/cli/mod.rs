@@ -12,6 +12,7 @@
 mod args;
 mod backup;
 mod demo;
+mod input;
 mod run;
 mod serve;
 mod sweep;

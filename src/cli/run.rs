@@ -12,8 +12,8 @@ use mailsim::report::EventKind;
 use mailsim::sim::ScenarioFile;
 use mailsim::{Report, Scenario, Verdict};
 
-use super::CliError;
 use super::args::ScenarioArgs;
+use super::{CliError, input};
 
 /// Flags of `mailsim run`.
 #[derive(Args, Debug)]
@@ -77,8 +77,12 @@ pub fn command(cmd: clap::Command) -> clap::Command {
 }
 
 pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
+    // Every destination is checked before the night is run.
+    if let Some(file) = &args.save {
+        input::check_output_file("--save", file)?;
+    }
     if let Some(file) = &args.svg {
-        check_file_target("--svg", file)?;
+        input::check_output_file("--svg", file)?;
     }
     let (scenario, report) = match &args.scenario_file {
         Some(file) => {
@@ -106,7 +110,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
         save(file, &scenario, &report)?;
     }
     if let Some(file) = &args.svg {
-        write_atomically("--svg", file, &report.to_svg())?;
+        input::write_atomically("--svg", file, report.to_svg().as_bytes())?;
     }
     if args.json {
         writeln!(out, "{}", report.to_json())?;
@@ -121,8 +125,7 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
 /// Reads and parses `--scenario FILE`: a missing or unreadable file, or one
 /// that is not a scenario file, is bad input (exit 2), named in one line.
 fn read_scenario_file(file: &Path) -> Result<ScenarioFile, CliError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Usage(format!("--scenario {}: {e}", file.display())))?;
+    let text = input::read_text("--scenario", file, mailsim::sim::MAX_SCENARIO_FILE_BYTES)?;
     // The library's error names the key at fault (`scenario file:
     // open_files.retries: invalid type …`).
     Ok(Scenario::from_json(&text)?)
@@ -135,69 +138,7 @@ fn save(file: &Path, scenario: &Scenario, report: &Report) -> Result<(), CliErro
     let text = scenario
         .to_json(Some(report.choices()))
         .map_err(|e| CliError::Usage(format!("--save {}: {e}", file.display())))?;
-    write_atomically("--save", file, &format!("{text}\n"))
-}
-
-/// Writes `text` to `file` under a temporary name in the same directory,
-/// syncs it, and renames it into place, so that `file` is never seen half
-/// written. A path that cannot be a file (no such directory, a directory)
-/// is bad input; a failure while writing is a runtime failure. Errors name
-/// `flag` and `file`.
-pub(super) fn write_atomically(flag: &str, file: &Path, text: &str) -> Result<(), CliError> {
-    use std::io::ErrorKind;
-    let usage =
-        |e: &dyn std::fmt::Display| CliError::Usage(format!("{flag} {}: {e}", file.display()));
-    let name = file
-        .file_name()
-        .filter(|_| !file.as_os_str().to_string_lossy().ends_with('/'))
-        .ok_or_else(|| usage(&"not a file name"))?;
-    if std::fs::metadata(file).is_ok_and(|m| m.is_dir()) {
-        return Err(usage(&"is a directory"));
-    }
-    let dir = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let runtime = |e: std::io::Error| CliError::Runtime(format!("{flag} {}: {e}", file.display()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| match e.kind() {
-        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::PermissionDenied => usage(&e),
-        _ => runtime(e),
-    })?;
-    let written = f
-        .write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, file));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(runtime(e));
-    }
-    Ok(())
-}
-
-/// Refuses, before the night is run, a FILE that cannot be written: a
-/// directory, or one in a folder that does not exist.
-pub(super) fn check_file_target(flag: &str, file: &Path) -> Result<(), CliError> {
-    let usage =
-        |e: &dyn std::fmt::Display| CliError::Usage(format!("{flag} {}: {e}", file.display()));
-    if file.as_os_str().is_empty() || file.as_os_str().to_string_lossy().ends_with('/') {
-        return Err(usage(&"not a file name"));
-    }
-    if std::fs::metadata(file).is_ok_and(|m| m.is_dir()) {
-        return Err(usage(&"is a directory"));
-    }
-    let dir = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(usage(&format!("{} is not a directory", dir.display()))),
-        Err(e) => Err(usage(&format!("{}: {e}", dir.display()))),
-    }
+    input::write_atomically("--save", file, format!("{text}\n").as_bytes())
 }
 
 /// Refuses, before anything is created, a `--real` directory whose parent

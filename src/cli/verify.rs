@@ -12,12 +12,12 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use mailsim::datafile::{self, ReadAt};
 
-use super::CliError;
+use super::{CliError, input};
 
 /// Flags of `mailsim verify`.
 #[derive(Args, Debug)]
@@ -102,22 +102,9 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result
     Ok(())
 }
 
-/// Opens `path` as a regular file for reading; any failure is bad input.
-fn open_regular(path: &Path) -> Result<File, CliError> {
-    let bad = |what: String| CliError::Usage(format!("{}: {what}", path.display()));
-    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    if meta.is_dir() {
-        return Err(bad("is a directory, not a data file".to_owned()));
-    }
-    if !meta.is_file() {
-        return Err(bad("not a regular file".to_owned()));
-    }
-    File::open(path).map_err(|e| bad(e.to_string()))
-}
-
 pub fn run(args: &VerifyArgs, out: &mut impl Write) -> Result<(), CliError> {
     let path = &args.file;
-    let file = open_regular(path)?;
+    let file = input::open_regular("", path)?;
     let at = FileAt::new(&file).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
     let verdict = datafile::verify_from(&at);
     if let Some(e) = at.take_error() {

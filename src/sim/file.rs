@@ -38,6 +38,10 @@
 //! [`Fault`]s, tagged by `kind`. With `choices`, the file replays that night
 //! exactly; without, it runs from its seed. Unknown keys are errors, and an
 //! error names the key at fault (`open_files.retries: invalid type …`).
+//! The file holds one JSON document and nothing after it but white space
+//! (trailing text is an error naming its line and column), and is at most
+//! [`MAX_SCENARIO_FILE_BYTES`] (4 MiB) long: a night's choices take a few
+//! kilobytes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +59,11 @@ use crate::policy::{
 use crate::report::Report;
 use crate::server::ConflictBehavior;
 use crate::time::TimeOfDay;
+
+/// Longest scenario file read (4 MiB): [`Scenario::from_json`] refuses a
+/// longer text before parsing it, and `mailsim run --scenario` reads no
+/// more than this.
+pub const MAX_SCENARIO_FILE_BYTES: u64 = 4 << 20;
 
 /// The `schema` a scenario file names.
 pub const SCENARIO_SCHEMA: &str = "mailsim-scenario";
@@ -623,11 +632,24 @@ impl Scenario {
         serde_json::to_string_pretty(&doc).map_err(|e| Error::invalid("scenario", e.to_string()))
     }
 
-    /// Reads a scenario file. A malformed file is an
-    /// [`Error::InvalidScenario`] naming the key at fault.
+    /// Reads a scenario file.
+    ///
+    /// # Errors
+    /// [`Error::InvalidScenarioFile`] for a malformed file, naming the key at
+    /// fault; for a text longer than [`MAX_SCENARIO_FILE_BYTES`]; for text
+    /// after the document (naming its line and column).
     pub fn from_json(text: &str) -> Result<ScenarioFile> {
+        if text.len() as u64 > MAX_SCENARIO_FILE_BYTES {
+            return Err(Error::InvalidScenarioFile {
+                field: String::new(),
+                reason: format!(
+                    "{} bytes is more than the limit of {MAX_SCENARIO_FILE_BYTES}",
+                    text.len()
+                ),
+            });
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
-        let doc: FileIn = serde_path_to_error::deserialize(de).map_err(|e| {
+        let doc: FileIn = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let reason = inner.to_string();
@@ -635,6 +657,12 @@ impl Scenario {
                 field: if path == "." { String::new() } else { path },
                 reason,
             }
+        })?;
+        // One document: anything after it but white space is an error
+        // ("trailing characters at line 3 column 2").
+        de.end().map_err(|e| Error::InvalidScenarioFile {
+            field: String::new(),
+            reason: format!("text after the scenario: {e}"),
         })?;
         if doc.schema != SCENARIO_SCHEMA {
             return Err(Error::InvalidScenarioFile {
