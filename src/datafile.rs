@@ -215,6 +215,12 @@ pub const RECORD_HEADER_BYTES: u64 = RECORD_HEADER_LEN as u64;
 /// Offset, within a record, of the flags byte and its complement (two bytes).
 pub const FLAGS_OFFSET: u64 = 2;
 
+/// The limit of the header's counters (`generation` and
+/// `next_message_id`): a header holding it fails [`verify`] with
+/// [`VerifyError::CounterAtLimit`], and a transaction that would bring a
+/// counter to it is refused ([`Header::check_room`]). Nothing wraps.
+pub const COUNTER_LIMIT: u64 = u64::MAX;
+
 /// Largest payload a record may carry (16 MiB); verify rejects larger lengths.
 pub const MAX_PAYLOAD_BYTES: u32 = 16 << 20;
 
@@ -301,6 +307,33 @@ pub enum VerifyError {
         header: u64,
         /// Live records found.
         found: u64,
+    },
+    /// A counter of the header (`generation`, `next_message_id`) is at the
+    /// format's limit, [`COUNTER_LIMIT`]: no server could have committed
+    /// it, and no transaction could follow it. A server that follows the
+    /// protocol refuses the transaction that would get there
+    /// ([`Header::check_room`]).
+    #[error("{field} is at the format's limit ({value}): no transaction can follow it")]
+    CounterAtLimit {
+        /// The header field: `generation` or `next_message_id`.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// A valid header whose counter (`generation`, `next_message_id`)
+    /// leaves no room for another transaction: the next one would bring it
+    /// to [`COUNTER_LIMIT`]. The file verifies, but no server can commit to
+    /// it ([`Header::check_room`]).
+    #[error(
+        "{field} {value} leaves no room for another transaction (the format's limit is {})",
+        COUNTER_LIMIT
+    )]
+    NoRoom {
+        /// The header field: `generation`, `next_message_id`, or another counter a
+        /// server's transaction would overflow (`committed_len`).
+        field: &'static str,
+        /// Its value.
+        value: u64,
     },
     /// The header's dead_bytes differs from the size of the deleted records.
     #[error("dead bytes mismatch: header says {header} but deleted records take {found}")]
@@ -409,6 +442,30 @@ impl Header {
         } else {
             self.committed_len
         }
+    }
+
+    /// Checks that one more transaction can be committed on this header:
+    /// the generation it bumps and the message id a delivery takes stay
+    /// below [`COUNTER_LIMIT`] after it. A server checks this before every
+    /// transaction and before it starts, so that it never writes a header a
+    /// later start would refuse.
+    ///
+    /// # Errors
+    /// [`VerifyError::NoRoom`] naming the first counter with no room left.
+    pub const fn check_room(&self) -> Result<(), VerifyError> {
+        if self.generation >= COUNTER_LIMIT - 1 {
+            return Err(VerifyError::NoRoom {
+                field: "generation",
+                value: self.generation,
+            });
+        }
+        if self.next_message_id >= COUNTER_LIMIT - 1 {
+            return Err(VerifyError::NoRoom {
+                field: "next_message_id",
+                value: self.next_message_id,
+            });
+        }
+        Ok(())
     }
 
     /// Encodes the slot: magic, version, page size, the fields and the
@@ -937,6 +994,14 @@ fn walk<R: ReadAt + ?Sized>(
 ) -> Result<Header, VerifyError> {
     let len_bytes = file.len_bytes();
     let header = read_header(file)?;
+    for (field, value) in [
+        ("generation", header.generation),
+        ("next_message_id", header.next_message_id),
+    ] {
+        if value >= COUNTER_LIMIT {
+            return Err(VerifyError::CounterAtLimit { field, value });
+        }
+    }
     let end = header.committed_len;
     if len_bytes < end {
         return Err(VerifyError::Truncated {
@@ -1090,31 +1155,59 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, VerifyError> {
 pub fn verify_from<R: ReadAt + ?Sized>(file: &R) -> Result<Verified, VerifyError> {
     let mut scratch: Vec<u8> = Vec::new();
     let header = walk(file, |info, rh| {
-        check_record(info, rh, |hasher| {
-            let mut pos = info.offset.saturating_add(RECORD_HEADER_BYTES);
-            let mut left = info.payload_len as usize;
-            while left > 0 {
-                let n = left.min(STREAM_CHUNK);
-                if scratch.len() < n {
-                    scratch.resize(n, 0);
-                }
-                let Some(buf) = scratch.get_mut(..n) else {
-                    return false;
-                };
-                if !file.read_at(pos, buf) {
-                    return false;
-                }
-                hasher.update(buf);
-                pos = pos.saturating_add(n as u64);
-                left -= n;
-            }
-            true
-        })
+        check_streamed(file, info, rh, &mut scratch)
     })?;
     Ok(Verified {
         generation: header.generation,
         message_count: header.message_count,
     })
+}
+
+/// Checks a record's payload checksum, its payload read through `file` in
+/// pieces of at most [`STREAM_CHUNK`] bytes into `scratch`.
+fn check_streamed<R: ReadAt + ?Sized>(
+    file: &R,
+    info: &RecordInfo,
+    rh: &[u8; RECORD_HEADER_LEN],
+    scratch: &mut Vec<u8>,
+) -> Result<(), VerifyError> {
+    check_record(info, rh, |hasher| {
+        let mut pos = info.offset.saturating_add(RECORD_HEADER_BYTES);
+        let mut left = info.payload_len as usize;
+        while left > 0 {
+            let n = left.min(STREAM_CHUNK);
+            if scratch.len() < n {
+                scratch.resize(n, 0);
+            }
+            let Some(buf) = scratch.get_mut(..n) else {
+                return false;
+            };
+            if !file.read_at(pos, buf) {
+                return false;
+            }
+            hasher.update(buf);
+            pos = pos.saturating_add(n as u64);
+            left -= n;
+        }
+        true
+    })
+}
+
+/// [`scan`] with every payload checksum checked as well, streamed as
+/// [`verify_from`] streams them: the format's full check and the server's
+/// index in one pass over the file, holding at most 256 KiB of payload at a
+/// time. What a server opening a real file uses.
+pub fn scan_verified<R: ReadAt + ?Sized>(
+    file: &R,
+) -> Result<(Header, Vec<RecordInfo>), VerifyError> {
+    let mut scratch: Vec<u8> = Vec::new();
+    let mut records = Vec::new();
+    let header = walk(file, |info, rh| {
+        check_streamed(file, info, rh, &mut scratch)?;
+        records.push(*info);
+        Ok(())
+    })?;
+    Ok((header, records))
 }
 
 /// Reads the current header and walks the record headers (no payload
@@ -2304,6 +2397,63 @@ mod tests {
     }
 
     #[test]
+    fn counters_at_their_limit_are_reported_and_leave_no_room() {
+        // A header at the limit fails verification, naming the field.
+        let at_limit = build_image(COUNTER_LIMIT, []);
+        let e = VerifyError::CounterAtLimit {
+            field: "generation",
+            value: u64::MAX,
+        };
+        assert_eq!(verify(&at_limit), Err(e.clone()));
+        assert_eq!(scan(&at_limit).map(|_| ()), Err(e));
+        let mut image = build_image(4, []);
+        let header = Header {
+            generation: 4,
+            next_message_id: u64::MAX,
+            ..Header::empty()
+        };
+        image[..SLOT_BYTES].copy_from_slice(&header.encode());
+        assert_eq!(
+            verify(&image),
+            Err(VerifyError::CounterAtLimit {
+                field: "next_message_id",
+                value: u64::MAX
+            })
+        );
+        assert!(
+            verify(&image)
+                .unwrap_err()
+                .to_string()
+                .starts_with("next_message_id is at the format's limit")
+        );
+        // One short of it: a valid file, but no transaction has room.
+        let last = build_image(COUNTER_LIMIT - 1, []);
+        let v = verify(&last).unwrap();
+        assert_eq!(v.generation, u64::MAX - 1);
+        let (header, _) = scan(&last).unwrap();
+        assert_eq!(
+            header.check_room(),
+            Err(VerifyError::NoRoom {
+                field: "generation",
+                value: u64::MAX - 1
+            })
+        );
+        let (header, _) = scan(&build_image(COUNTER_LIMIT - 2, [])).unwrap();
+        assert_eq!(header.check_room(), Ok(()));
+        let ids = Header {
+            next_message_id: COUNTER_LIMIT - 1,
+            ..Header::empty()
+        };
+        assert!(matches!(
+            ids.check_room(),
+            Err(VerifyError::NoRoom {
+                field: "next_message_id",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn every_error_variant() {
         let good = sample();
         let (header, records) = scan(&good).unwrap();
@@ -2819,10 +2969,12 @@ mod tests {
             prop_assert_eq!(&r, &verify_from(&Paged::new(&bytes)));
             let s = scan(&bytes);
             prop_assert_eq!(r.is_ok(), s.is_ok());
+            let full = scan_verified(&Paged::new(&bytes));
+            prop_assert_eq!(r.map(|v| v.generation), full.map(|(h, _)| h.generation));
         }
 
         #[test]
-        fn verify_accepts_every_built_image(generation in any::<u64>(), msgs in messages()) {
+        fn verify_accepts_every_built_image(generation in 0..COUNTER_LIMIT, msgs in messages()) {
             let image = build_image(generation, msgs.clone());
             let live = msgs.iter().filter(|m| !m.1.contains(RecordFlags::DELETED)).count() as u64;
             let want = Verified { generation, message_count: live };

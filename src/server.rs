@@ -21,9 +21,11 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::datafile::{self, Header, RecordFlags};
+use crate::datafile::{self, Header, ReadAt, RecordFlags};
 use crate::error::{Error, Result};
-use crate::volume::{Access, Chunk, Content, Deny, Handle, Owner, Volume, VolumePath};
+use crate::volume::{
+    Access, Chunk, Content, Deny, Handle, HandleReader, Owner, Volume, VolumePath,
+};
 
 /// How the server reacts when another process opens its data file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,6 +84,9 @@ struct Record {
     flags: RecordFlags,
 }
 
+/// Most bytes of records a compaction holds in memory at once.
+pub const COMPACTION_BATCH_BYTES: u64 = 4 << 20;
+
 /// The mail server, holding its data file.
 #[derive(Debug)]
 pub struct MailServer {
@@ -124,26 +129,11 @@ impl MailServer {
 
     fn open(&mut self, volume: &dyn Volume) -> Result<()> {
         let h = volume.open(&self.path, &self.owner, Access::ReadWrite, Deny::WRITE)?;
-        let image = match volume.image(h) {
-            Ok(i) => i,
+        let index = match self.index_of(volume, h) {
+            Ok(index) => index,
             Err(e) => {
                 let _ = volume.close(h);
                 return Err(e);
-            }
-        };
-        let scanned = if volume.shares_images() {
-            scan_memo(&image)
-        } else {
-            datafile::scan(&image).map(|(header, infos)| Rc::new(Index::of(header, &infos)))
-        };
-        let index = match scanned {
-            Ok(x) => x,
-            Err(source) => {
-                let _ = volume.close(h);
-                return Err(Error::DataFile {
-                    path: self.path.clone(),
-                    source,
-                });
             }
         };
         // A flag update the header carries may not have reached its record
@@ -166,6 +156,32 @@ impl MailServer {
         self.handle = Some(h);
         self.state = ServerState::Serving;
         Ok(())
+    }
+
+    /// Reads the index of the file `h` holds, and checks that a transaction
+    /// can follow ([`Header::check_room`]). Where images are shared contents
+    /// (a simulated volume) the scan of the very same contents is
+    /// remembered; elsewhere the file is streamed through the handle, its
+    /// payload checksums checked too ([`datafile::scan_verified`]), holding
+    /// a bounded window of it at a time, whatever its size.
+    fn index_of(&self, volume: &dyn Volume, h: Handle) -> Result<Rc<Index>> {
+        let data_error = |source| Error::DataFile {
+            path: self.path.clone(),
+            source,
+        };
+        let index = if volume.shares_images() {
+            scan_memo(&volume.image(h)?).map_err(data_error)?
+        } else {
+            let reader = HandleReader::new(volume, h)?;
+            let scanned = datafile::scan_verified(&reader);
+            if let Some(e) = reader.take_error() {
+                return Err(e);
+            }
+            let (header, infos) = scanned.map_err(data_error)?;
+            Rc::new(Index::of(header, &infos))
+        };
+        index.header.check_room().map_err(data_error)?;
+        Ok(index)
     }
 
     /// The data file's path.
@@ -203,6 +219,15 @@ impl MailServer {
         &self.header
     }
 
+    /// Refuses a transaction when the header leaves no room for it
+    /// ([`Header::check_room`]).
+    fn check_room(&self) -> Result<()> {
+        self.header.check_room().map_err(|source| Error::DataFile {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     fn held(&self) -> Result<Handle> {
         // Not `ok_or`: that builds the error (and drops it) on every call.
         match self.handle {
@@ -218,10 +243,24 @@ impl MailServer {
     fn commit_header(
         &mut self,
         volume: &dyn Volume,
-        change: impl FnOnce(&mut Header),
+        change: impl FnOnce(&mut Header) -> Option<()>,
     ) -> Result<Range<u64>> {
+        // The generation (and a delivery's next id) stay below the limit
+        // after the change; every transaction also asks first, before it
+        // writes a byte.
+        self.check_room()?;
         let before = self.header;
-        change(&mut self.header);
+        let changed = change(&mut self.header);
+        if changed.is_none() {
+            self.header = before;
+            return Err(Error::DataFile {
+                path: self.path.clone(),
+                source: datafile::VerifyError::NoRoom {
+                    field: "committed_len",
+                    value: before.committed_len,
+                },
+            });
+        }
         self.header.generation += 1;
         let at = self.header.slot_offset();
         let written = self
@@ -240,6 +279,7 @@ impl MailServer {
     /// message is acknowledged when this returns `Ok`.
     pub fn deliver(&mut self, volume: &dyn Volume, payload_len: u32) -> Result<Commit> {
         let h = self.held()?;
+        self.check_room()?;
         let id = self.header.next_message_id;
         if payload_len > datafile::MAX_PAYLOAD_BYTES {
             return Err(Error::invalid(
@@ -263,10 +303,12 @@ impl MailServer {
         // header leaves it outside the file's state.
         volume.write_synced(h, offset, &self.record)?;
         let slot = self.commit_header(volume, |header| {
-            header.committed_len += len;
-            header.message_count += 1;
+            header.committed_len = header.committed_len.checked_add(len)?;
+            header.message_count = header.message_count.checked_add(1)?;
+            // Below the limit: `commit_header` checks the room first.
             header.next_message_id += 1;
             header.pending = None;
+            Some(())
         })?;
         let n = self.records.len() as u32;
         own(&mut self.live).push(n);
@@ -336,6 +378,7 @@ impl MailServer {
             return Ok(None);
         };
         let h = self.held()?;
+        self.check_room()?;
         let rec = self.records[idx];
         let flags = rec.flags.with(flag);
         // The header carries the update first; then the flag bytes.
@@ -345,9 +388,10 @@ impl MailServer {
                 flags,
             });
             if flag == RecordFlags::DELETED && !rec.flags.contains(RecordFlags::DELETED) {
-                header.message_count -= 1;
-                header.dead_bytes += rec.len;
+                header.message_count = header.message_count.checked_sub(1)?;
+                header.dead_bytes = header.dead_bytes.checked_add(rec.len)?;
             }
+            Some(())
         })?;
         // From here the update is committed: the header carries it, and a
         // restart writes it again if these bytes do not reach the disk.
@@ -392,9 +436,15 @@ impl MailServer {
     /// records, else past the committed end), synced, and a header pointing
     /// at them committed. Nothing live is overwritten before the header
     /// commits, so a crash leaves the old records or the new ones.
+    ///
+    /// The records are copied through a buffer of at most
+    /// [`COMPACTION_BATCH_BYTES`] (plus one record): a compaction that fits
+    /// is one write and one sync; a larger one is written batch by batch
+    /// and synced once, after the last.
     pub fn compact(&mut self, volume: &dyn Volume) -> Result<Commit> {
         let h = self.held()?;
-        let image: Content = volume.image(h)?;
+        self.check_room()?;
+        let source = FileBytes::of(volume, h)?;
         let live_len: u64 = self
             .records
             .iter()
@@ -407,20 +457,30 @@ impl MailServer {
         } else {
             self.header.committed_len
         };
-        let mut out = Vec::with_capacity(live_len as usize);
+        let mut out = Vec::with_capacity(live_len.min(COMPACTION_BATCH_BYTES) as usize);
+        // Where `out` goes in the file.
+        let mut out_at = dest;
         let mut kept = Vec::with_capacity(self.records.len());
         for r in self.records.iter() {
             if r.flags.contains(RecordFlags::DELETED) {
                 continue;
             }
+            if !out.is_empty() && out.len() as u64 + r.len > COMPACTION_BATCH_BYTES {
+                volume.write_at(h, out_at, &out)?;
+                out_at += out.len() as u64;
+                out.clear();
+            }
             let at = out.len();
             out.resize(at + r.len as usize, 0);
-            if !datafile::ReadAt::read_at(&image, r.offset, &mut out[at..]) {
+            if !source.read_at(r.offset, &mut out[at..]) {
+                if let Some(e) = source.take_error() {
+                    return Err(e);
+                }
                 return Err(Error::DataFile {
                     path: self.path.clone(),
                     source: datafile::VerifyError::Truncated {
                         committed_len: r.offset + r.len,
-                        len_bytes: image.len_bytes(),
+                        len_bytes: source.len_bytes(),
                     },
                 });
             }
@@ -429,18 +489,19 @@ impl MailServer {
             out[at + datafile::FLAGS_OFFSET as usize..][..2]
                 .copy_from_slice(&datafile::flag_bytes(r.flags));
             kept.push(Record {
-                offset: dest + at as u64,
+                offset: out_at + at as u64,
                 ..*r
             });
         }
-        volume.write_synced(h, dest, &out)?;
+        volume.write_synced(h, out_at, &out)?;
         let old_end = self.header.committed_len;
         let reclaimed = self.header.dead_bytes;
         let slot = self.commit_header(volume, |header| {
             header.records_start = dest;
-            header.committed_len = dest + live_len;
+            header.committed_len = dest.checked_add(live_len)?;
             header.dead_bytes = 0;
             header.pending = None;
+            Some(())
         })?;
         self.live = Arc::new((0..kept.len() as u32).collect());
         self.records = Arc::new(kept);
@@ -583,6 +644,48 @@ impl MailServer {
     }
 }
 
+/// The bytes of the file a handle holds: a simulated volume hands out its
+/// contents in O(1); elsewhere they are read through the handle, a bounded
+/// window at a time.
+enum FileBytes<'a> {
+    Shared(Content),
+    Read(HandleReader<'a>),
+}
+
+impl<'a> FileBytes<'a> {
+    fn of(volume: &'a dyn Volume, h: Handle) -> Result<FileBytes<'a>> {
+        Ok(if volume.shares_images() {
+            FileBytes::Shared(volume.image(h)?)
+        } else {
+            FileBytes::Read(HandleReader::new(volume, h)?)
+        })
+    }
+
+    /// The first error a read through the handle met.
+    fn take_error(&self) -> Option<Error> {
+        match self {
+            FileBytes::Shared(_) => None,
+            FileBytes::Read(r) => r.take_error(),
+        }
+    }
+}
+
+impl datafile::ReadAt for FileBytes<'_> {
+    fn len_bytes(&self) -> u64 {
+        match self {
+            FileBytes::Shared(c) => c.len_bytes(),
+            FileBytes::Read(r) => r.len_bytes(),
+        }
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> bool {
+        match self {
+            FileBytes::Shared(c) => c.read_at(offset, buf),
+            FileBytes::Read(r) => r.read_at(offset, buf),
+        }
+    }
+}
+
 /// `v` to change: when it is shared (with a remembered scan), a copy of it
 /// first, with room for a night's deliveries so that it does not grow by
 /// reallocation mid-night.
@@ -663,4 +766,113 @@ fn scan_memo(image: &Content) -> std::result::Result<Rc<Index>, datafile::Verify
     let index = Rc::new(Index::of(header, &infos));
     remember_scan(image.clone(), Rc::clone(&index));
     Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datafile::VerifyError;
+    use crate::volume::{OsVolume, SimVolume};
+
+    fn path() -> VolumePath {
+        VolumePath::new("Server HD", ["Microsoft Mail Data"])
+    }
+
+    /// A data file of generation `generation` holding two messages, whose
+    /// next message id is `next_id`.
+    fn image_at(generation: u64, next_id: u64) -> Vec<u8> {
+        let mut image = datafile::build_image(generation, [(1, RecordFlags::empty(), 10)]);
+        let (mut header, _) = datafile::scan(&image).unwrap();
+        header.next_message_id = next_id;
+        let at = header.slot_offset() as usize;
+        image[at..at + Header::ENCODED_BYTES].copy_from_slice(&header.encode());
+        image
+    }
+
+    /// Every counter's last transaction, on a simulated and a real volume:
+    /// a file with no room is refused at start, naming the field; the last
+    /// transaction with room commits and is kept; the one after is refused
+    /// before a byte is written; nothing wraps.
+    #[test]
+    fn counters_never_wrap_and_a_file_without_room_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sim = SimVolume::new("Server HD");
+        let os = OsVolume::open_dir("Server HD", tmp.path()).unwrap();
+        for volume in [&sim as &dyn Volume, &os] {
+            for (generation, next_id, field) in [
+                (u64::MAX - 1, 5, "generation"),
+                (3, u64::MAX - 1, "next_message_id"),
+            ] {
+                volume
+                    .put_file(&path(), Content::from_bytes(&image_at(generation, next_id)))
+                    .unwrap();
+                match MailServer::start(volume, path()) {
+                    Err(Error::DataFile {
+                        source: VerifyError::NoRoom { field: f, .. },
+                        ..
+                    }) => assert_eq!(f, field),
+                    other => panic!("{field}: {other:?}"),
+                }
+                // The file is released and unchanged.
+                let h = volume
+                    .open(&path(), &Owner::new("t"), Access::ReadWrite, Deny::ALL)
+                    .unwrap();
+                assert!(volume.image(h).unwrap().to_vec() == image_at(generation, next_id));
+                volume.close(h).unwrap();
+            }
+            // One transaction of room left: it commits; the next is refused.
+            volume
+                .put_file(&path(), Content::from_bytes(&image_at(u64::MAX - 2, 7)))
+                .unwrap();
+            let mut server = MailServer::start(volume, path()).unwrap();
+            let commit = server.deliver(volume, 100).unwrap();
+            assert_eq!(commit.generation, u64::MAX - 1);
+            assert_eq!(commit.message_id, Some(7));
+            let before = server.image(volume).unwrap().to_vec();
+            match server.deliver(volume, 100) {
+                Err(Error::DataFile {
+                    source: VerifyError::NoRoom { field, value },
+                    ..
+                }) => assert_eq!((field, value), ("generation", u64::MAX - 1)),
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(
+                server.mark_read(volume, 0),
+                Err(Error::DataFile { .. })
+            ));
+            assert_eq!(server.generation(), u64::MAX - 1);
+            assert!(
+                server.image(volume).unwrap().to_vec() == before,
+                "nothing written"
+            );
+            server.stop(volume).unwrap();
+            // The acknowledged message is in a file that verifies.
+            let h = volume
+                .open(&path(), &Owner::new("t"), Access::Read, Deny::NONE)
+                .unwrap();
+            let v = datafile::verify(&volume.image(h).unwrap().to_vec()).unwrap();
+            assert_eq!((v.generation, v.message_count), (u64::MAX - 1, 2));
+            volume.close(h).unwrap();
+        }
+    }
+
+    /// A real file is scanned through its handle with its payloads checked:
+    /// a payload damaged on disk is refused at start, the file untouched.
+    #[test]
+    fn a_real_file_with_a_damaged_payload_is_refused_at_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let os = OsVolume::open_dir("Server HD", tmp.path()).unwrap();
+        let mut image = image_at(4, 2);
+        let last = image.len() - 9;
+        image[last] ^= 0xff;
+        os.put_file(&path(), Content::from_bytes(&image)).unwrap();
+        assert!(matches!(
+            MailServer::start(&os, path()),
+            Err(Error::DataFile {
+                source: VerifyError::RecordChecksum { .. },
+                ..
+            })
+        ));
+        assert!(std::fs::read(tmp.path().join("Microsoft Mail Data")).unwrap() == image);
+    }
 }

@@ -115,9 +115,15 @@ pub fn run(args: &VerifyArgs, out: &mut impl Write) -> Result<(), CliError> {
     }
     match verdict {
         Ok(v) => {
+            // A file whose counters leave no room: valid, but no server can
+            // commit to it (serve refuses it, naming the field).
+            let no_room = match datafile::read_header(&at).map(|h| h.check_room()) {
+                Ok(Err(e)) => format!(" ({e})"),
+                _ => String::new(),
+            };
             writeln!(
                 out,
-                "{}: consistent: generation {}, {} message{}",
+                "{}: consistent: generation {}, {} message{}{no_room}",
                 path.display(),
                 v.generation,
                 v.message_count,

@@ -20,6 +20,7 @@
 mod content;
 mod os;
 mod path;
+mod reader;
 mod sim;
 
 use std::fmt;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 pub use content::{Content, PAGE_BYTES};
 pub use os::OsVolume;
 pub use path::VolumePath;
+pub(crate) use reader::HandleReader;
 pub use sim::{SimFaults, SimVolume, UnsyncedWrites};
 
 pub use content::CopyBuilder;
@@ -199,6 +201,16 @@ impl Chunk {
     /// Number of bytes read.
     pub fn len_bytes(&self) -> u64 {
         self.len
+    }
+
+    /// Copies the chunk's bytes into `buf`, which must be exactly
+    /// [`len_bytes`](Chunk::len_bytes) long (false otherwise).
+    pub fn copy_to(&self, buf: &mut [u8]) -> bool {
+        if buf.len() as u64 != self.len {
+            return false;
+        }
+        let at = self.offset - (self.base_page * PAGE_BYTES) as u64;
+        crate::datafile::ReadAt::read_at(&self.content, at, buf)
     }
 
     /// The chunk's bytes, copied out.
