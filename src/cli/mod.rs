@@ -16,6 +16,7 @@ mod input;
 mod run;
 mod serve;
 mod sweep;
+mod time;
 mod verify;
 
 use std::fmt;
@@ -70,6 +71,9 @@ pub enum CliError {
     Runtime(String),
     /// Stdout was closed under us (`mailsim run | head`): stop quietly.
     BrokenPipe,
+    /// The command said what happened on stdout and ends with this exit
+    /// status (`serve`'s 3, 4 and 5), with nothing more on stderr.
+    Status(u8),
 }
 
 impl CliError {
@@ -78,6 +82,7 @@ impl CliError {
             CliError::Usage(_) => ExitCode::from(2),
             CliError::Runtime(_) => ExitCode::from(1),
             CliError::BrokenPipe => ExitCode::SUCCESS,
+            CliError::Status(code) => ExitCode::from(*code),
         }
     }
 }
@@ -87,6 +92,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Usage(m) | CliError::Runtime(m) => f.write_str(m),
             CliError::BrokenPipe => f.write_str("broken pipe"),
+            CliError::Status(code) => write!(f, "exit status {code}"),
         }
     }
 }
@@ -153,7 +159,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if !matches!(e, CliError::BrokenPipe) {
+            if !matches!(e, CliError::BrokenPipe | CliError::Status(_)) {
                 // Whatever was already written belongs before the error.
                 let _ = out.flush();
                 eprintln_one_line(&e.to_string());

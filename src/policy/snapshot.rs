@@ -486,11 +486,19 @@ fn rotate_and_copy(server: &mut dyn ServerControl, p: &ScheduledCopy) -> Result<
     if dest.metadata(&oldest).is_ok() {
         dest.remove_file(&oldest)?;
     }
-    for n in (1..p.keep).rev() {
-        let from = p.copy_path(n);
-        if dest.metadata(&from).is_ok() {
-            dest.rename(&from, &p.copy_path(n + 1))?;
-        }
+    // The copies present, from one listing: a rotation that keeps many
+    // costs a rename per copy there, not a look per number kept.
+    let mut present: Vec<u32> = dest
+        .list(&VolumePath::root(&*p.destination))?
+        .into_iter()
+        .filter_map(|e| {
+            let n: u32 = e.name.strip_prefix("Mail Data Backup #")?.parse().ok()?;
+            (n >= 1 && n < p.keep && e.name == format!("Mail Data Backup #{n}")).then_some(n)
+        })
+        .collect();
+    present.sort_unstable_by(|a, b| b.cmp(a));
+    for n in present {
+        dest.rename(&p.copy_path(n), &p.copy_path(n + 1))?;
     }
     let to = p.copy_path(1);
     let bytes = server.copy_aside(&to)?;

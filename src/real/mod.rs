@@ -13,6 +13,9 @@
 //!   command). Elsewhere there is no such table: it answers "nobody", and a
 //!   lock-aware reader finds the lock only by opening the file and trying
 //!   [`lock::try_lock_shared`], an open the holder could see.
+//! - [`proc_fds`]: who has a file open, asked without opening it (the
+//!   `/proc/PID/fd` links that lead to its inode): a reader that was there
+//!   before the server, the opener a watch just saw.
 //! - [`OpenWatch`]: counts the opens of one file through inotify `IN_OPEN`
 //!   (Linux), so the holder of an advisory lock learns of a lock-unaware
 //!   reader. Elsewhere foreign opens cannot be detected: the count stays 0.
@@ -41,6 +44,7 @@ mod clock;
 pub(crate) mod cow;
 mod guard;
 pub mod lock;
+pub mod proc_fds;
 pub mod proc_locks;
 pub mod reflink;
 mod rotation;
@@ -53,7 +57,7 @@ pub use guard::LiveFileGuard;
 pub use proc_locks::LockHolder;
 pub use reflink::CloneOutcome;
 pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck, TEMP_PREFIX};
-pub use watch::OpenWatch;
+pub use watch::{FileEvents, OpenWatch};
 
 pub(crate) use guard::{read_all_at, read_full_at};
 pub(crate) use rotation::sync_dir;

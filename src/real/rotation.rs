@@ -15,6 +15,9 @@
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::FileSnapshot;
 
 use crate::error::{Error, Result};
 use crate::volume::VolumePath;
@@ -152,15 +155,66 @@ impl RotationWriter {
     /// `Error::Io` naming the path for any other failure (the rotation is
     /// left in one of the states listed in the module docs).
     pub fn write_from(&self, src: &mut File) -> Result<RotationOutcome> {
-        self.clean_temp()?;
-        let first = self.path_of(1);
         let needed_bytes = src
             .metadata()
             .map_err(|source| Error::Io {
-                path: first.clone(),
+                path: self.path_of(1),
                 source,
             })?
             .len();
+        self.write_with(needed_bytes, |out| {
+            src.seek(SeekFrom::Start(0))?;
+            io::copy(src, out)
+        })
+    }
+
+    /// Copies a point-in-time snapshot of a live file into the rotation as
+    /// #1, as [`RotationWriter::write_from`] does (the free space checked
+    /// first, a temporary name, a sync, the renames), reading it in pieces
+    /// of 1 MiB: the holder of the live file goes on writing meanwhile, and
+    /// the copy is the file as it was when the snapshot was taken. Between
+    /// pieces `cancel` is read: once it is set, the copy stops, its
+    /// temporary file is removed, and the rotation is left as it was
+    /// (`Error::Io` of kind `Interrupted`).
+    ///
+    /// # Errors
+    /// As [`RotationWriter::write_from`]; `Interrupted` when cancelled.
+    pub fn write_from_snapshot(
+        &self,
+        snapshot: &FileSnapshot,
+        cancel: &AtomicBool,
+    ) -> Result<RotationOutcome> {
+        self.write_with(snapshot.len_bytes(), |out| {
+            let mut buf = vec![0; 1 << 20];
+            let mut at = 0u64;
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "the copy was cancelled",
+                    ));
+                }
+                let n = snapshot.read_at(at, &mut buf)?;
+                if n == 0 {
+                    return Ok(at);
+                }
+                io::Write::write_all(out, &buf[..n])?;
+                at += n as u64;
+            }
+        })
+    }
+
+    /// The steps every copy shares: the stale temporary removed, the free
+    /// space checked against `needed_bytes`, `fill` writing the temporary
+    /// file (created exclusively, never through a symlink), a sync, the
+    /// renames into the rotation, the folder synced.
+    fn write_with(
+        &self,
+        needed_bytes: u64,
+        fill: impl FnOnce(&mut File) -> io::Result<u64>,
+    ) -> Result<RotationOutcome> {
+        self.clean_temp()?;
+        let first = self.path_of(1);
         let available_bytes = (self.space)(&self.dir).map_err(|source| Error::Io {
             path: self.dir.clone(),
             source,
@@ -171,9 +225,8 @@ impl RotationWriter {
 
         let tmp = self.temp_path();
         let copied = (|| -> io::Result<u64> {
-            src.seek(SeekFrom::Start(0))?;
             let mut out = File::options().write(true).create_new(true).open(&tmp)?;
-            let n = io::copy(src, &mut out)?;
+            let n = fill(&mut out)?;
             out.sync_all()?;
             Ok(n)
         })();
@@ -189,7 +242,7 @@ impl RotationWriter {
             }
         };
 
-        for k in (1..self.keep).rev() {
+        for k in self.numbers_below_keep()? {
             let (from, to) = (self.path_of(k), self.path_of(k + 1));
             match std::fs::rename(&from, &to) {
                 Ok(()) => {}
@@ -224,6 +277,27 @@ impl RotationWriter {
             source,
         })?;
         self.write_from(&mut f)
+    }
+
+    /// The numbers of the copies present that move up one, highest first:
+    /// read from one listing of the folder, so that a rotation of many
+    /// copies costs a rename per copy present, not one per number kept.
+    fn numbers_below_keep(&self) -> Result<Vec<u32>> {
+        let prefix = format!("{} #", self.base_name);
+        let entries = std::fs::read_dir(&self.dir).map_err(|source| Error::Io {
+            path: self.dir.clone(),
+            source,
+        })?;
+        let mut numbers: Vec<u32> = entries
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                let n: u32 = name.strip_prefix(&prefix)?.parse().ok()?;
+                // `#01` is not copy 1.
+                (n >= 1 && n < self.keep && name == format!("{prefix}{n}")).then_some(n)
+            })
+            .collect();
+        numbers.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(numbers)
     }
 
     fn disk_full(&self, needed_bytes: u64, available_bytes: u64) -> Error {
@@ -330,6 +404,59 @@ mod tests {
         let w = w.with_space_check(|_| Ok(11));
         w.write_from(&mut f).unwrap();
         assert_eq!(std::fs::read(w.path_of(2)).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_rotation_of_many_copies_costs_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = RotationWriter::new(dir.path(), "Mail Data Backup", u32::MAX).unwrap();
+        std::fs::write(w.path_of(7), b"seven").unwrap();
+        std::fs::write(dir.path().join("Mail Data Backup #07"), b"not a copy").unwrap();
+        let mut f = tempfile::tempfile().unwrap();
+        io::Write::write_all(&mut f, b"new").unwrap();
+        let started = std::time::Instant::now();
+        w.write_from(&mut f).unwrap();
+        w.write_from(&mut f).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(
+            names(dir.path()),
+            [
+                "Mail Data Backup #07",
+                "Mail Data Backup #1",
+                "Mail Data Backup #2",
+                "Mail Data Backup #9"
+            ]
+        );
+        assert_eq!(std::fs::read(w.path_of(9)).unwrap(), b"seven");
+    }
+
+    #[test]
+    fn a_snapshot_copy_is_the_file_as_it_was_and_can_be_cancelled() {
+        let src_dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let vol = crate::volume::OsVolume::open_dir("Server HD", src_dir.path()).unwrap();
+        let path = crate::VolumePath::new("Server HD", ["Microsoft Mail Data"]);
+        use crate::volume::{Access, Content, Deny, Owner, Volume};
+        vol.put_file(&path, Content::from_bytes(&vec![5u8; 3 << 20]))
+            .unwrap();
+        let h = vol
+            .open(&path, &Owner::new("Mail"), Access::ReadWrite, Deny::WRITE)
+            .unwrap();
+        let snap = vol.snapshot(h).unwrap();
+        vol.write_at(h, 4096, &[9u8; 8192]).unwrap();
+        let w = RotationWriter::new(dir.path(), "Mail Data Backup", 2).unwrap();
+        let out = w
+            .write_from_snapshot(&snap, &AtomicBool::new(false))
+            .unwrap();
+        assert_eq!(out.copied_bytes, 3 << 20);
+        assert!(std::fs::read(w.path_of(1)).unwrap() == vec![5u8; 3 << 20]);
+        let e = w
+            .write_from_snapshot(&snap, &AtomicBool::new(true))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Io { source, .. } if source.kind() == io::ErrorKind::Interrupted)
+        );
+        assert_eq!(names(dir.path()), ["Mail Data Backup #1"]);
     }
 
     #[test]

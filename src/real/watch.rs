@@ -56,6 +56,31 @@ mod other;
 #[cfg(not(target_os = "linux"))]
 use other as imp;
 
+/// What a watch has seen happen to its file since it was created (Linux;
+/// elsewhere every count stays 0). Counts are of events the kernel queued:
+/// consecutive writes not yet read may be merged into one, so
+/// `modifications` counts bursts of writes, at least one per burst.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileEvents {
+    /// Successful opens (as [`OpenWatch::opens`]).
+    pub opens: u64,
+    /// Writes and truncations (`IN_MODIFY`), by anyone, through any
+    /// descriptor, the holder's own included.
+    pub modifications: u64,
+    /// Changes of metadata (`IN_ATTRIB`): permissions, times, and the link
+    /// count, which an unlink drops.
+    pub attribute_changes: u64,
+    /// The inode was deleted (`IN_DELETE_SELF`: its last link is gone and
+    /// nobody holds it open any more).
+    pub deleted: bool,
+    /// The file was renamed (`IN_MOVE_SELF`), under its folder or another.
+    pub moved: bool,
+    /// The kernel's queue overflowed: events were lost (an open and a
+    /// write may both have happened).
+    pub overflowed: bool,
+}
+
 /// Counts the successful opens of one file since the watch was created.
 ///
 /// `Send + Sync`; dropping it removes the watch.
@@ -92,6 +117,16 @@ impl OpenWatch {
     pub fn opens(&mut self) -> io::Result<u64> {
         self.inner.drain()?;
         Ok(self.inner.count())
+    }
+
+    /// Everything seen of the file since [`OpenWatch::new`], after draining
+    /// every event the kernel has queued. Never blocks.
+    ///
+    /// # Errors
+    /// As [`OpenWatch::opens`].
+    pub fn events(&mut self) -> io::Result<FileEvents> {
+        self.inner.drain()?;
+        Ok(self.inner.events())
     }
 
     /// Waits until the count of opens grows past its value at the call, or

@@ -27,7 +27,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use content::{Content, PAGE_BYTES};
-pub use os::OsVolume;
+pub use os::{OsVolume, Tampering};
 pub use path::VolumePath;
 pub(crate) use reader::HandleReader;
 pub use sim::{SimFaults, SimVolume, UnsyncedWrites};

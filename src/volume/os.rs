@@ -127,6 +127,51 @@ struct Open {
     /// through this volume by the same owner, or refused after opening.
     not_foreign: u64,
     last_foreign: Option<Owner>,
+    /// The watch's count of modifications when this handle last wrote (or
+    /// was last checked): any beyond it that this handle did not make are
+    /// another process's writes.
+    modify_seen: u64,
+    /// Modifications by others found so far.
+    foreign_writes: u64,
+    /// The file's length as this volume's own writes left it: a file of
+    /// another length was written by someone else.
+    len_expected: u64,
+}
+
+/// What happened to a held file behind its holder's back, as
+/// [`OsVolume::check_file`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Tampering {
+    /// Its name is gone: unlinked (`rm`), or its folder removed.
+    Removed,
+    /// It was renamed away (`mv` of the file itself).
+    Renamed,
+    /// Another file now has its name (`mv`, `rsync`, `tar -x` or a restore
+    /// onto the folder): the holder writes into a file that has no name.
+    Replaced,
+    /// Another process wrote or truncated it in place (`cp` over it, `dd`,
+    /// `truncate`).
+    WrittenByOther,
+}
+
+impl Tampering {
+    /// What happened, as narration: `removed`, `renamed away`, `replaced
+    /// by another file`, `written by another process`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tampering::Removed => "removed",
+            Tampering::Renamed => "renamed away",
+            Tampering::Replaced => "replaced by another file",
+            Tampering::WrittenByOther => "written by another process",
+        }
+    }
+}
+
+impl fmt::Display for Tampering {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 struct State {
@@ -427,6 +472,119 @@ impl OsVolume {
         f(o)
     }
 
+    /// Drains the handle's watch (if any) and counts the modifications
+    /// since its last look: as another process's writes (`own` false), or
+    /// as this handle's own (`own` true, right after it wrote).
+    fn account_writes(&self, handle: Handle, own: bool) -> Result<()> {
+        self.with_open(handle, |o| {
+            let Some(watch) = o.watch.as_mut() else {
+                return Ok(());
+            };
+            let events = watch.events().map_err(io_at(&o.real))?;
+            let new = events.modifications.saturating_sub(o.modify_seen);
+            if !own {
+                o.foreign_writes = o.foreign_writes.saturating_add(new);
+            }
+            o.modify_seen = events.modifications;
+            Ok(())
+        })
+    }
+
+    /// A write through `handle` that leaves the file `len` long (`None`:
+    /// at least as long as before and as `at_least`): writes already queued
+    /// by others are counted as theirs first, the write's own events as its
+    /// own after, and the length it leaves is noted for every open of the
+    /// file through this volume.
+    fn own_write<T>(
+        &self,
+        handle: Handle,
+        len: Result<u64, u64>,
+        write: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        self.account_writes(handle, false)?;
+        let result = write();
+        self.account_writes(handle, true)?;
+        let mut s = self.state.lock();
+        if let Some(id) = s.opens.get(&handle.0).map(|o| o.id) {
+            for o in s.opens.values_mut().filter(|o| o.id == id) {
+                o.len_expected = match len {
+                    Ok(exact) => exact,
+                    Err(at_least) => o.len_expected.max(at_least),
+                };
+            }
+        }
+        result
+    }
+
+    /// Whether the file `handle` holds is still the file at its path, and
+    /// written by nobody else: [`None`] when all is well, else what
+    /// happened (removed, renamed, replaced, written by another process).
+    /// For a handle that writes and holds a lock, with a watch (Linux); a
+    /// check of the path's inode against the handle's for every handle.
+    /// Never opens anything: a `stat` of the path, an `fstat`, and the
+    /// watch's queue.
+    ///
+    /// Writes by another process are told from the holder's own by the
+    /// file's length (the volume knows the length its own writes leave: a
+    /// truncation or an append by anyone else changes it) and by when they
+    /// come: the volume reads the watch's queue before and after each of
+    /// its own writes, so another process's write in place that lands
+    /// during one of them (a few microseconds) is taken for the holder's;
+    /// any other is found. Nothing can undo such a write: this only tells the holder at
+    /// once, so that it stops acknowledging.
+    pub fn check_file(&self, handle: Handle) -> Result<Option<Tampering>> {
+        self.account_writes(handle, false)?;
+        let (file, real, id, events, foreign_writes, len_expected) =
+            self.with_open(handle, |o| {
+                let events = match o.watch.as_mut() {
+                    Some(w) => w.events().map_err(io_at(&o.real))?,
+                    None => crate::real::FileEvents::default(),
+                };
+                Ok((
+                    Arc::clone(&o.file),
+                    o.real.clone(),
+                    o.id,
+                    events,
+                    o.foreign_writes,
+                    o.len_expected,
+                ))
+            })?;
+        let at_path = match fs::symlink_metadata(&real) {
+            Ok(m) => Some(file_id(&m, &real)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(io_at(&real)(e)),
+        };
+        let meta = file.metadata().map_err(io_at(&real))?;
+        let links = {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                meta.nlink()
+            }
+            #[cfg(not(unix))]
+            {
+                1
+            }
+        };
+        Ok(match at_path {
+            Some(other) if other != id => Some(Tampering::Replaced),
+            None if events.moved => Some(Tampering::Renamed),
+            None => Some(Tampering::Removed),
+            Some(_) if links == 0 || events.deleted => Some(Tampering::Removed),
+            Some(_) if foreign_writes > 0 || events.overflowed || meta.len() != len_expected => {
+                Some(Tampering::WrittenByOther)
+            }
+            Some(_) => None,
+        })
+    }
+
     fn file_of(&self, handle: Handle) -> Result<(Arc<File>, VolumePath, PathBuf, Access)> {
         self.with_open(handle, |o| {
             Ok((
@@ -705,6 +863,12 @@ impl Volume for OsVolume {
 
         let mut opts = File::options();
         opts.read(access.reads()).write(access.writes());
+        #[cfg(unix)]
+        {
+            // Never through a symlink put there since the check above.
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
         let file = opts
             .open(&real)
             .map_err(|e| self.os_error(path, &real, e))?;
@@ -755,6 +919,9 @@ impl Volume for OsVolume {
                 watch,
                 not_foreign: 0,
                 last_foreign: None,
+                modify_seen: 0,
+                foreign_writes: 0,
+                len_expected: meta.len(),
             },
         );
         Ok(Handle(handle))
@@ -811,19 +978,21 @@ impl Volume for OsVolume {
             return Err(Error::NotWritable { path });
         }
         let end = offset.saturating_add(data.len() as u64);
-        let write = || write_all_at(&file, data, offset);
-        let result = if self.cow.is_idle() {
-            write()
-        } else {
-            let id = self.with_open(handle, |o| Ok(o.id))?;
-            self.cow.write(&cow_key(&id), &file, offset, end, write)
-        };
-        result.map_err(|e| {
-            if e.kind() == io::ErrorKind::StorageFull {
-                self.disk_full(&path, data.len() as u64)
+        self.own_write(handle, Err(end), || {
+            let write = || write_all_at(&file, data, offset);
+            let result = if self.cow.is_idle() {
+                write()
             } else {
-                self.os_error(&path, &real, e)
-            }
+                let id = self.with_open(handle, |o| Ok(o.id))?;
+                self.cow.write(&cow_key(&id), &file, offset, end, write)
+            };
+            result.map_err(|e| {
+                if e.kind() == io::ErrorKind::StorageFull {
+                    self.disk_full(&path, data.len() as u64)
+                } else {
+                    self.os_error(&path, &real, e)
+                }
+            })
         })
     }
 
@@ -833,20 +1002,22 @@ impl Volume for OsVolume {
         if !access.writes() {
             return Err(Error::NotWritable { path });
         }
-        let truncate = || file.set_len(len_bytes);
-        let result = if self.cow.is_idle() {
-            truncate()
-        } else {
-            let id = self.with_open(handle, |o| Ok(o.id))?;
-            self.cow
-                .write(&cow_key(&id), &file, len_bytes, u64::MAX, truncate)
-        };
-        result.map_err(|e| {
-            if e.kind() == io::ErrorKind::StorageFull {
-                self.disk_full(&path, len_bytes)
+        self.own_write(handle, Ok(len_bytes), || {
+            let truncate = || file.set_len(len_bytes);
+            let result = if self.cow.is_idle() {
+                truncate()
             } else {
-                self.os_error(&path, &real, e)
-            }
+                let id = self.with_open(handle, |o| Ok(o.id))?;
+                self.cow
+                    .write(&cow_key(&id), &file, len_bytes, u64::MAX, truncate)
+            };
+            result.map_err(|e| {
+                if e.kind() == io::ErrorKind::StorageFull {
+                    self.disk_full(&path, len_bytes)
+                } else {
+                    self.os_error(&path, &real, e)
+                }
+            })
         })
     }
 
@@ -1149,6 +1320,71 @@ mod tests {
         for x in [r, w] {
             v.close(x).unwrap();
         }
+    }
+
+    /// Every way a held file can be taken from its holder is told, and the
+    /// holder's own writes are not.
+    #[test]
+    fn a_file_removed_renamed_replaced_or_written_under_its_holder_is_told() {
+        if !OpenWatch::is_supported() {
+            return;
+        }
+        let owner = Owner::new("Mail");
+        let fresh = |v: &OsVolume, p: &VolumePath| {
+            v.put_file(p, Content::from_bytes(&[1u8; 3 * super::super::PAGE_BYTES]))
+                .unwrap();
+            v.open(p, &owner, Access::ReadWrite, Deny::WRITE).unwrap()
+        };
+        let (dir, v, p) = setup();
+        let real = v.real_path(&p).unwrap();
+        let h = fresh(&v, &p);
+        for i in 0..50u8 {
+            v.write_at(h, u64::from(i) * 7, &[i; 9]).unwrap();
+            v.write_synced(h, 4096, &[i; 100]).unwrap();
+            v.set_len(h, 3 * super::super::PAGE_BYTES as u64 + u64::from(i))
+                .unwrap();
+        }
+        // Opens and reads by others are not tampering.
+        drop(fs::read(&real).unwrap());
+        assert_eq!(v.check_file(h).unwrap(), None, "its own writes");
+
+        // Written in place by another descriptor (as `dd conv=notrunc`).
+        std::os::unix::fs::FileExt::write_at(
+            &File::options().write(true).open(&real).unwrap(),
+            b"x",
+            10,
+        )
+        .unwrap();
+        v.write_at(h, 0, b"own").unwrap();
+        assert_eq!(v.check_file(h).unwrap(), Some(Tampering::WrittenByOther));
+        v.close(h).unwrap();
+
+        let h = fresh(&v, &p);
+        File::options()
+            .write(true)
+            .open(&real)
+            .unwrap()
+            .set_len(5)
+            .unwrap();
+        assert_eq!(v.check_file(h).unwrap(), Some(Tampering::WrittenByOther));
+        v.close(h).unwrap();
+
+        let h = fresh(&v, &p);
+        fs::rename(&real, dir.path().join("elsewhere")).unwrap();
+        assert_eq!(v.check_file(h).unwrap(), Some(Tampering::Renamed));
+        v.close(h).unwrap();
+
+        let h = fresh(&v, &p);
+        fs::remove_file(&real).unwrap();
+        assert_eq!(v.check_file(h).unwrap(), Some(Tampering::Removed));
+        v.close(h).unwrap();
+
+        let h = fresh(&v, &p);
+        let other = dir.path().join("last night's copy");
+        fs::write(&other, b"old").unwrap();
+        fs::rename(&other, &real).unwrap();
+        assert_eq!(v.check_file(h).unwrap(), Some(Tampering::Replaced));
+        v.close(h).unwrap();
     }
 
     #[test]

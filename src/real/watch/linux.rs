@@ -1,4 +1,6 @@
-//! Linux: an inotify instance with one `IN_OPEN` watch.
+//! Linux: an inotify instance with one watch on the file's inode, for opens
+//! and for what else may happen to it: writes, a change of its link count,
+//! its deletion, a rename.
 
 use std::fmt;
 use std::io;
@@ -11,6 +13,7 @@ pub(super) const SUPPORTED: bool = true;
 pub(super) struct Watch {
     inotify: Inotify,
     count: u64,
+    events: super::FileEvents,
     buf: Box<[u8]>,
 }
 
@@ -18,10 +21,18 @@ impl Watch {
     pub(super) fn new(path: &Path) -> io::Result<Watch> {
         // IN_NONBLOCK | IN_CLOEXEC: reads never block.
         let inotify = Inotify::init()?;
-        inotify.watches().add(path, WatchMask::OPEN)?;
+        inotify.watches().add(
+            path,
+            WatchMask::OPEN
+                | WatchMask::MODIFY
+                | WatchMask::ATTRIB
+                | WatchMask::DELETE_SELF
+                | WatchMask::MOVE_SELF,
+        )?;
         Ok(Watch {
             inotify,
             count: 0,
+            events: super::FileEvents::default(),
             buf: vec![0; 4096].into_boxed_slice(),
         })
     }
@@ -30,15 +41,38 @@ impl Watch {
         self.count
     }
 
+    pub(super) fn events(&self) -> super::FileEvents {
+        super::FileEvents {
+            opens: self.count,
+            ..self.events
+        }
+    }
+
     pub(super) fn drain(&mut self) -> io::Result<()> {
         loop {
             match self.inotify.read_events(&mut self.buf) {
                 Ok(events) => {
                     for e in events {
-                        if e.mask.contains(EventMask::OPEN)
-                            || e.mask.contains(EventMask::Q_OVERFLOW)
-                        {
+                        if e.mask.contains(EventMask::Q_OVERFLOW) {
+                            // Lost events: at least one open, and perhaps
+                            // a write, happened.
                             self.count += 1;
+                            self.events.overflowed = true;
+                        }
+                        if e.mask.contains(EventMask::OPEN) {
+                            self.count += 1;
+                        }
+                        if e.mask.contains(EventMask::MODIFY) {
+                            self.events.modifications += 1;
+                        }
+                        if e.mask.contains(EventMask::ATTRIB) {
+                            self.events.attribute_changes += 1;
+                        }
+                        if e.mask.contains(EventMask::DELETE_SELF) {
+                            self.events.deleted = true;
+                        }
+                        if e.mask.contains(EventMask::MOVE_SELF) {
+                            self.events.moved = true;
                         }
                     }
                 }
