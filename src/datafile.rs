@@ -998,7 +998,7 @@ fn walk<R: ReadAt + ?Sized>(
         ("generation", header.generation),
         ("next_message_id", header.next_message_id),
     ] {
-        if value >= COUNTER_LIMIT {
+        if value == COUNTER_LIMIT {
             return Err(VerifyError::CounterAtLimit { field, value });
         }
     }
