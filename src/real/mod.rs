@@ -60,5 +60,5 @@ pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck, TEMP_PREFIX};
 pub use watch::{FileEvents, OpenWatch};
 
 pub(crate) use guard::{read_all_at, read_full_at};
-pub(crate) use rotation::sync_dir;
+pub(crate) use rotation::{create_new_file, sync_dir};
 pub(crate) use runner::run;

@@ -225,7 +225,7 @@ impl RotationWriter {
 
         let tmp = self.temp_path();
         let copied = (|| -> io::Result<u64> {
-            let mut out = File::options().write(true).create_new(true).open(&tmp)?;
+            let mut out = create_new_file(&tmp)?;
             let n = fill(&mut out)?;
             out.sync_all()?;
             Ok(n)
@@ -312,6 +312,20 @@ impl RotationWriter {
 /// Prefix of every temporary file mailsim writes beside its targets.
 /// [`OsVolume`](crate::volume::OsVolume) listings leave such names out.
 pub const TEMP_PREFIX: &str = ".mailsim-tmp";
+
+/// Creates `path`, which must not exist, for writing: never through a
+/// symlink (`O_EXCL` refuses any existing name, a dangling symlink
+/// included, and `O_NOFOLLOW` says so again).
+pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
+    let mut opts = File::options();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    }
+    opts.open(path)
+}
 
 /// Makes a rename, creation or removal in `dir` durable (`fsync` on the
 /// folder). On systems where a folder cannot be opened as a file (Windows) it

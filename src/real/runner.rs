@@ -315,7 +315,10 @@ pub(crate) fn run(opts: &Options, dir: &Path, mut chooser: Chooser) -> Result<Re
 
 /// Lays the preset's volumes out under `dir`: `dir/Server HD` and
 /// `dir/Backup Drive`. A directory that already holds other things is
-/// refused; one that holds an earlier run's volumes is reset.
+/// refused; one that holds an earlier run's volumes is reset. Nothing is
+/// created, replaced or removed through a symlink: a symlink where the
+/// marker or a volume's folder goes is refused ([`Error::PathEscapes`]),
+/// and every file is created new, inside `dir`.
 fn prepare(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let io = |path: &Path| {
         let path = path.to_owned();
@@ -331,12 +334,15 @@ fn prepare(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let hd_dir = dir.join(SERVER_HD);
     let drive_dir = dir.join(BACKUP_DRIVE);
     let marker = dir.join(MARKER);
+    for p in [&marker, &hd_dir, &drive_dir] {
+        refuse_symlink(p)?;
+    }
     let occupied = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok())
         .any(|e| e.file_name() != MARKER);
     if occupied {
-        if !marker.exists() {
+        if std::fs::symlink_metadata(&marker).is_err() {
             return Err(Error::Io {
                 path: dir.to_owned(),
                 source: std::io::Error::new(
@@ -351,17 +357,33 @@ fn prepare(dir: &Path) -> Result<(PathBuf, PathBuf)> {
             }
         }
     }
-    std::fs::write(
-        &marker,
-        b"volumes of a real mailsim run; mailsim may replace them\n",
-    )
-    .map_err(io(&marker))?;
+    if std::fs::symlink_metadata(&marker).is_ok() {
+        std::fs::remove_file(&marker).map_err(io(&marker))?;
+    }
+    super::create_new_file(&marker)
+        .and_then(|mut f| {
+            std::io::Write::write_all(
+                &mut f,
+                b"volumes of a real mailsim run; mailsim may replace them\n",
+            )
+        })
+        .map_err(io(&marker))?;
     let (proto_hd, proto_drive) = crate::sim::prototype_volumes();
     for (proto, d) in [(&proto_hd, &hd_dir), (&proto_drive, &drive_dir)] {
-        std::fs::create_dir_all(d).map_err(io(d))?;
+        std::fs::create_dir(d).map_err(io(d))?;
         write_volume(proto, d)?;
     }
     Ok((hd_dir, drive_dir))
+}
+
+/// Refuses a symlink at `path` (mailsim never writes through one).
+fn refuse_symlink(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(Error::PathEscapes {
+            path: path.to_owned(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn write_volume(v: &SimVolume, dir: &Path) -> Result<()> {
@@ -370,14 +392,22 @@ fn write_volume(v: &SimVolume, dir: &Path) -> Result<()> {
         for c in path.components() {
             real.push(c);
         }
-        if let Some(parent) = real.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                path: parent.to_owned(),
-                source,
-            })?;
+        // Folders one by one under the fresh volume folder: a symlink
+        // among them is refused, never followed.
+        let mut folder = dir.to_owned();
+        for c in path.components().split_last().map_or(&[][..], |(_, f)| f) {
+            folder.push(c);
+            match std::fs::symlink_metadata(&folder) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(Error::PathEscapes { path: folder }),
+                Err(_) => std::fs::create_dir(&folder).map_err(|source| Error::Io {
+                    path: folder.clone(),
+                    source,
+                })?,
+            }
         }
         let bytes = v.contents(&path)?.to_vec();
-        let file = std::fs::File::create(&real).map_err(|source| Error::Io {
+        let file = super::create_new_file(&real).map_err(|source| Error::Io {
             path: real.clone(),
             source,
         })?;

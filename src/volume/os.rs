@@ -737,7 +737,7 @@ impl Volume for OsVolume {
         }
         let tmp = real.with_file_name(self.temp_name());
         let write = || -> io::Result<()> {
-            let f = File::options().write(true).create_new(true).open(&tmp)?;
+            let f = crate::real::create_new_file(&tmp)?;
             let mut buf = vec![0; 1 << 20];
             let mut at = 0;
             while at < len {
