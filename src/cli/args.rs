@@ -14,6 +14,9 @@ use mailsim::policy::{
 use mailsim::sim::{BACKUP_DRIVE, SERVER_HD};
 use mailsim::{ConflictBehavior, OpenFilePolicy, Scenario, TimeOfDay, Traffic};
 
+/// Most nights a command runs in one scenario.
+pub const MAX_NIGHTS: u32 = 366;
+
 /// Bad input found after parsing: the command exits 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub String);
@@ -110,9 +113,9 @@ pub struct SnapshotArgs {
     #[arg(long, value_name = "HH:MM", value_parser = parse_time_of_day)]
     pub copy_at: Option<TimeOfDay>,
 
-    /// scheduled-copy: copies kept, "Mail Data Backup #1" (newest) to "#N"
-    /// [default: 3]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    /// scheduled-copy: copies kept, "Mail Data Backup #1" (newest) to "#N",
+    /// from 1 to 1000 [default: 3]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub keep: Option<u32>,
 
     /// scheduled-copy: volume the copies go to [default: "Backup Drive"]
@@ -120,46 +123,50 @@ pub struct SnapshotArgs {
     pub copy_to: Option<String>,
 
     /// scheduled-copy: the MS Mail Backup control panel fails to load on
-    /// this night, 1-based, and silently makes no copy (KB Q68600;
-    /// repeatable).
-    #[arg(long, value_name = "NIGHT", value_parser = clap::value_parser!(u32).range(1..))]
+    /// this night, from 1 to --nights, and silently makes no copy (KB
+    /// Q68600; repeatable).
+    #[arg(long, value_name = "NIGHT", value_parser = clap::value_parser!(u32).range(1..=MAX_NIGHTS as i64))]
     pub control_panel_fails_on: Vec<u32>,
 
-    /// freeze-thaw: how long the writer may take to freeze [default: 60s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    /// freeze-thaw: how long the writer may take to freeze, from 0 to 24h
+    /// [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_up_to_a_day, allow_hyphen_values = true)]
     pub freeze_timeout: Option<Duration>,
 
-    /// freeze-thaw: how long writes may be held [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    /// freeze-thaw: how long writes may be held, from 0 to 24h [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_up_to_a_day, allow_hyphen_values = true)]
     pub hold_writes_limit: Option<Duration>,
 
     /// freeze-thaw: how long making the shadow copy takes while writes are
-    /// held [default: 2s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    /// held, from 0 to 24h [default: 2s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_up_to_a_day, allow_hyphen_values = true)]
     pub snapshot_time: Option<Duration>,
 
-    /// freeze-thaw: retries after a retryable failure [default: 3]
-    #[arg(long, value_name = "N")]
+    /// freeze-thaw: retries after a retryable failure, from 0 to 100
+    /// [default: 3]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(..=100))]
     pub retries: Option<u32>,
 
-    /// freeze-thaw: time between attempts [default: 60s]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    /// freeze-thaw: time between attempts, from 1ms to 24h [default: 60s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_1ms_to_a_day, allow_hyphen_values = true)]
     pub retry_interval: Option<Duration>,
 
     /// freeze-thaw: the Mail Server's writer vetoes every snapshot.
     #[arg(long)]
     pub writer_vetoes: bool,
 
-    /// online-copy: restarts allowed before giving up [default: 10]
-    #[arg(long, value_name = "N")]
+    /// online-copy: restarts allowed before giving up, from 0 to 10000
+    /// [default: 10]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(..=10_000))]
     pub max_restarts: Option<u32>,
 
-    /// online-copy: 4 KiB pages copied per step [default: 100]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// online-copy: 4 KiB pages copied per step, from 1 to 1048576
+    /// [default: 100]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     pub pages_per_step: Option<u64>,
 
-    /// online-copy: time between steps [default: 250ms]
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    /// online-copy: time between steps, from 1ms to 1h [default: 250ms]
+    #[arg(long, value_name = "DURATION", value_parser = duration_1ms_to_an_hour, allow_hyphen_values = true)]
     pub step_interval: Option<Duration>,
 }
 
@@ -304,12 +311,19 @@ pub struct ScenarioArgs {
     #[arg(long, value_enum, default_value_t = OpenFiles::IgnoreLocks, value_name = "POLICY")]
     pub open_files: OpenFiles,
 
-    /// Consecutive nights to simulate on the same volumes.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Consecutive nights to simulate on the same volumes, from 1 to 366
+    /// (a year of nights takes seconds).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_NIGHTS as i64))]
     pub nights: u32,
 
-    /// Mean rate of mail requests from 23:00 to 02:00 (0: no traffic).
-    #[arg(long, default_value_t = Traffic::default().requests_per_hour, value_name = "N")]
+    /// Mean rate of mail requests from 23:00 to 02:00, from 0 (no traffic)
+    /// to 100000.
+    #[arg(
+        long,
+        default_value_t = Traffic::default().requests_per_hour,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(..=100_000)
+    )]
     pub requests_per_hour: u32,
 
     #[command(flatten)]
@@ -370,6 +384,44 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("too long a duration".to_owned());
     }
     Ok(Duration::from_micros(micros as u64))
+}
+
+/// One day: the longest duration any knob takes.
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A duration from 0 to 24 h.
+pub fn duration_up_to_a_day(text: &str) -> Result<Duration, String> {
+    bounded_duration(text, Duration::ZERO, DAY, "from 0 to 24h")
+}
+
+/// A duration from 1 ms to 24 h.
+pub fn duration_1ms_to_a_day(text: &str) -> Result<Duration, String> {
+    bounded_duration(text, Duration::from_millis(1), DAY, "from 1ms to 24h")
+}
+
+/// A duration from 1 ms to 1 h.
+pub fn duration_1ms_to_an_hour(text: &str) -> Result<Duration, String> {
+    bounded_duration(
+        text,
+        Duration::from_millis(1),
+        Duration::from_secs(3600),
+        "from 1ms to 1h",
+    )
+}
+
+/// [`parse_duration`], refused outside `min..=max` (`range` says so).
+pub fn bounded_duration(
+    text: &str,
+    min: Duration,
+    max: Duration,
+    range: &str,
+) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if (min..=max).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("out of range: the duration must be {range}"))
+    }
 }
 
 /// Parses `HH:MM` (or `HH:MM:SS`) on a 24-hour clock.

@@ -26,8 +26,8 @@ pub enum ColorChoice {
 /// Flags of `mailsim demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Nights per row (seeds 0 to N-1).
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    /// Nights per row (seeds 0 to N-1), from 1 to 10000.
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
     seeds: u64,
 
     /// Print the table (and the excerpts) as JSON instead.

@@ -55,15 +55,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     real: Option<PathBuf>,
 
-    /// With --real: virtual seconds per real second (the KB night of ten
-    /// hours takes about five seconds at the default, less idle time
-    /// skipped).
+    /// With --real: virtual seconds per real second, from 1 to 1000000
+    /// (the KB night of ten hours takes about five seconds at the default,
+    /// less idle time skipped; a hang is judged after one real second at
+    /// least).
     #[arg(
         long,
         default_value_t = 7_200,
         value_name = "N",
         requires = "real",
-        value_parser = clap::value_parser!(u32).range(1..)
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
     )]
     real_scale: u32,
 }
