@@ -970,8 +970,9 @@ fn merge_into_temp(paths: &[PathBuf], group: Vec<Run>) -> Result<Run, CliError> 
 }
 
 /// The runs found so far, by level: a run of level k+1 is
-/// [`MAX_OPEN_RUNS`] runs of level k merged, so no level holds more than
-/// that and there are at most log₆₄ of the lines levels.
+/// [`MAX_OPEN_RUNS`] runs of level k merged, so no level holds as many,
+/// and a run of level k holds at least 64^k lines: a handful of levels
+/// whatever the input.
 struct Levels<'a> {
     paths: &'a [PathBuf],
     levels: Vec<Vec<Run>>,
