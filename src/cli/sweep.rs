@@ -776,6 +776,8 @@ enum RunReader<'a> {
     Temp {
         reader: BufReader<&'a File>,
         left: u64,
+        /// How many input paths there are: a record names one of them.
+        files: usize,
     },
 }
 
@@ -808,6 +810,7 @@ impl<'a> RunReader<'a> {
                 Ok(RunReader::Temp {
                     reader: BufReader::new(f),
                     left: t.records,
+                    files: paths.len(),
                 })
             }
         }
@@ -849,7 +852,11 @@ impl<'a> RunReader<'a> {
                 *line_no = line_no.saturating_add(1);
                 Ok(Some(record))
             }
-            RunReader::Temp { reader, left } => {
+            RunReader::Temp {
+                reader,
+                left,
+                files,
+            } => {
                 if *left == 0 {
                     return Ok(None);
                 }
@@ -868,10 +875,14 @@ impl<'a> RunReader<'a> {
                     return Err(bad());
                 };
                 let text = parts.next().ok_or_else(bad)?.to_vec();
+                let file = usize::try_from(file)
+                    .ok()
+                    .filter(|f| f < files)
+                    .ok_or_else(bad)?;
                 *left -= 1;
                 Ok(Some(Record {
                     case,
-                    file: usize::try_from(file).map_err(|_| bad())?,
+                    file,
                     line_no,
                     text,
                     line: None,
