@@ -18,6 +18,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use fault::draw_faults;
 pub use fault::{Fault, UnsyncedWrites};
 pub use file::{MAX_SCENARIO_FILE_BYTES, SCENARIO_SCHEMA, SCENARIO_VERSION, ScenarioFile};
 pub use preset::{BACKUP_DRIVE, MAIL_DATA, SERVER_HD, mail_data_path};
