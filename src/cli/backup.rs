@@ -123,7 +123,7 @@ fn timeout(text: &str) -> Result<Duration, String> {
                   through a symlink: a symlink (or a file) where the backup puts a folder is \
                   refused.\n\n\
                   Bounds: files are read and written in 64 KiB chunks, so memory does not grow \
-                  with their size; blocks of zeros are not written (a sparse file stays \
+                  with their size (only with the number of files and folders); blocks of zeros are not written (a sparse file stays \
                   sparse). Waits: --retries 0..=100 and --retry-interval 1ms..=1h, at most 24h \
                   in all (retries x interval); --idle 1ms..=1h; --timeout 1ms..=24h; after a \
                   foreign open, at most 0.5s for the holder to react. The longest a single file \
