@@ -7,6 +7,12 @@
 //! set. It is a state machine: the runner calls [`BackupClient::step`] at the
 //! times it asks for.
 //!
+//! Memory: by default the backup set holds each copy (in shared pages, so a
+//! simulated copy costs pointers). An environment that writes the archive
+//! itself takes each chunk as it is read ([`BackupEnv::archive_chunk`]);
+//! then the client keeps nothing of the file, and its memory does not grow
+//! with the file's size.
+//!
 //! What does not live here: the decision of what to exclude (the policy), and
 //! whether a copy is consistent (the oracle).
 
@@ -51,6 +57,22 @@ pub trait BackupEnv {
     fn opened(&mut self, path: &VolumePath, now: SimTime) -> Result<()> {
         let _ = (path, now);
         Ok(())
+    }
+    /// The backup has read `chunk` of `path`, the file it is archiving.
+    /// Chunks of one file come in order, each starting where the one before
+    /// ended (the first at offset 0; an empty file has none); the file's
+    /// [`BackupItem`] follows its last chunk in the backup set.
+    ///
+    /// `Ok(false)`, the default: the client keeps the chunk, and the item
+    /// carries the whole copy. `Ok(true)`: the environment has stored the
+    /// chunk itself (a real archive on disk); from then on the client keeps
+    /// nothing of that file, so its memory does not grow with the file, and
+    /// the file's item carries empty content (its length is in the
+    /// `Archived` event and the stats). An error ends the backup: the client
+    /// closes the file and returns the error from [`BackupClient::step`].
+    fn archive_chunk(&mut self, path: &VolumePath, chunk: &Chunk) -> Result<bool> {
+        let _ = (path, chunk);
+        Ok(false)
     }
 }
 
@@ -167,7 +189,8 @@ impl BackupSpeed {
 pub struct BackupItem {
     /// Where it was read.
     pub path: VolumePath,
-    /// The copy.
+    /// The copy; empty when the environment stored the file itself, chunk
+    /// by chunk ([`BackupEnv::archive_chunk`] returned `Ok(true)`).
     pub content: Content,
     /// When the copy was taken (when reading began).
     pub taken_at: SimTime,
@@ -189,6 +212,9 @@ enum Phase {
         len: u64,
         taken_at: SimTime,
         copy: CopyBuilder,
+        /// Whether the environment stores this file itself (then `copy`
+        /// stays empty).
+        streamed: bool,
     },
     Done,
 }
@@ -409,6 +435,7 @@ impl BackupClient {
                                 pos: 0,
                                 taken_at,
                                 copy: CopyBuilder::default(),
+                                streamed: false,
                             };
                         }
                         Prepared::Wait(d) => return Ok(Step::At(now + d)),
@@ -479,6 +506,7 @@ impl BackupClient {
                                 len,
                                 taken_at,
                                 copy: CopyBuilder::default(),
+                                streamed: false,
                             };
                             // The holder learns of the open now; the first
                             // chunk is read in the next step, at the same time,
@@ -499,6 +527,7 @@ impl BackupClient {
                     len,
                     taken_at,
                     copy,
+                    streamed,
                 } => {
                     let want = self.speed.chunk_bytes.min(*len - *pos);
                     let chunk: Option<Chunk> = match (want, &*source) {
@@ -520,15 +549,35 @@ impl BackupClient {
                         (_, Source::Image(content)) => Some(Chunk::of(content, *pos, want)),
                     };
                     let got = chunk.as_ref().map_or(0, |c| c.len_bytes());
-                    if let Some(c) = &chunk {
-                        copy.push(c);
+                    if let Some(c) = chunk.as_ref().filter(|c| c.len_bytes() > 0) {
+                        match env.archive_chunk(&self.plan[self.cursor].1, c) {
+                            Ok(true) => {
+                                *streamed = true;
+                                *copy = CopyBuilder::default();
+                            }
+                            Ok(false) if !*streamed => copy.push(c),
+                            Ok(false) => {}
+                            Err(e) => {
+                                if let Source::File(vi, handle) = source
+                                    && let Some(v) = env.volume(&self.volumes[*vi])
+                                {
+                                    let _ = v.close(*handle);
+                                }
+                                self.phase = Phase::Done;
+                                return Err(e);
+                            }
+                        }
                     }
                     *pos += got;
                     let wake = now + self.speed.transfer_time(got);
                     if got == 0 || *pos >= *len {
                         // The whole file is read (or it shrank under us).
                         let (len, taken_at) = (*pos, *taken_at);
-                        let copy = std::mem::take(copy).finish(len);
+                        let copy = if *streamed {
+                            Content::new()
+                        } else {
+                            std::mem::take(copy).finish(len)
+                        };
                         if let Source::File(vi, handle) = source {
                             let Some(v) = env.volume(&self.volumes[*vi]) else {
                                 return Err(Error::BadHandle);
@@ -675,6 +724,106 @@ enum Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::ExcludeNothing;
+    use crate::volume::SimVolume;
+
+    /// A world of one simulated volume that stores what the backup reads,
+    /// chunk by chunk, when `streams`.
+    struct Streaming {
+        volume: SimVolume,
+        streams: bool,
+        stored: Vec<(VolumePath, u64, Vec<u8>)>,
+        fail_at: Option<u64>,
+    }
+
+    impl BackupEnv for Streaming {
+        fn volume(&self, name: &str) -> Option<&dyn Volume> {
+            (name == self.volume.name()).then_some(&self.volume as &dyn Volume)
+        }
+        fn log(&mut self, _: SimTime, _: EventKind, _: Option<&VolumePath>) {}
+        fn archive_chunk(&mut self, path: &VolumePath, chunk: &Chunk) -> Result<bool> {
+            if self.fail_at == Some(chunk.offset()) {
+                return Err(Error::invalid("archive", "full"));
+            }
+            if self.streams {
+                self.stored
+                    .push((path.clone(), chunk.offset(), chunk.to_vec()));
+            }
+            Ok(self.streams)
+        }
+    }
+
+    fn night(streams: bool, fail_at: Option<u64>) -> (Streaming, BackupClient, Result<()>) {
+        let volume = SimVolume::new("HD");
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        volume
+            .put_file(&VolumePath::new("HD", ["big"]), Content::from_bytes(&big))
+            .unwrap();
+        volume
+            .put_file(&VolumePath::new("HD", ["empty"]), Content::new())
+            .unwrap();
+        let mut env = Streaming {
+            volume,
+            streams,
+            stored: Vec::new(),
+            fail_at,
+        };
+        let mut client = BackupClient::new(
+            vec!["HD".to_owned()],
+            Arc::new(ExcludeNothing),
+            OpenFilePolicy::IgnoreLocks,
+            BackupSpeed::default(),
+        );
+        let mut now = SimTime::ZERO;
+        let result = loop {
+            match client.step(&mut env, now) {
+                Ok(Step::At(t)) => now = t,
+                Ok(Step::Done) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        (env, client, result)
+    }
+
+    #[test]
+    fn a_streaming_env_gets_every_chunk_in_order_and_the_client_keeps_none() {
+        let (env, mut client, result) = night(true, None);
+        result.unwrap();
+        let want: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut got = Vec::new();
+        for (path, offset, bytes) in &env.stored {
+            assert_eq!(path.components(), ["big"]);
+            assert_eq!(*offset, got.len() as u64, "in order, none missing");
+            got.extend_from_slice(bytes);
+        }
+        assert_eq!(got, want);
+        let set = client.take_backup_set();
+        assert_eq!(set.len(), 2);
+        assert!(set.iter().all(|i| i.content.len_bytes() == 0));
+        assert_eq!(client.stats().bytes_archived, 200_000);
+
+        // The default keeps the copy, as before.
+        let (env, mut client, result) = night(false, None);
+        result.unwrap();
+        assert!(env.stored.is_empty());
+        let set = client.take_backup_set();
+        assert_eq!(set[0].content.to_vec(), want);
+    }
+
+    #[test]
+    fn an_env_that_fails_to_store_a_chunk_ends_the_backup_with_its_error() {
+        let (env, client, result) = night(true, Some(65_536));
+        let e = result.unwrap_err();
+        assert!(e.to_string().contains("full"), "{e}");
+        assert_eq!(env.stored.len(), 1);
+        assert!(client.is_done());
+        assert_eq!(client.backup_set().len(), 0);
+        // Its read is closed: an open denying readers succeeds.
+        let big = VolumePath::new("HD", ["big"]);
+        env.volume
+            .open(&big, &Owner::new("x"), Access::ReadWrite, Deny::ALL)
+            .expect("nothing holds the file any more");
+    }
 
     #[test]
     fn transfer_time_is_exact_in_64_and_in_128_bits() {

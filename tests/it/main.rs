@@ -2,6 +2,8 @@
 
 mod api;
 #[cfg(feature = "cli")]
+mod backup_cmd;
+#[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "proptest")]
 mod explore;
