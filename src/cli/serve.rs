@@ -198,7 +198,9 @@ fn parse_period(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// An existing, writable directory given by a flag, or bad input.
+/// An existing, writable directory given by a flag, or bad input. The
+/// probe is one of serve's temporary names, so that a start killed in
+/// between leaves nothing the next start does not remove.
 fn usable_dir(flag: &str, dir: &Path) -> Result<(), CliError> {
     let bad =
         |what: &dyn fmt::Display| CliError::Usage(format!("{flag} {}: {what}", dir.display()));
@@ -212,7 +214,18 @@ fn usable_dir(flag: &str, dir: &Path) -> Result<(), CliError> {
         }
         Err(e) => return Err(bad(&e)),
     }
-    input::check_writable_dir(flag, dir, dir)
+    let probe = dir.join(format!("{SERVE_TEMP}{}-probe", std::process::id()));
+    match input::create_new(&probe) {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(bad(&format!("cannot be written: {e}"))),
+    }
 }
 
 /// The identity of a file or folder: device and inode.
@@ -252,8 +265,11 @@ fn lock_dir(flag: &str, dir: &Path) -> Result<File, CliError> {
 }
 
 /// Removes the temporary files a killed serve left in `dir` (its lock is
-/// held, so no serve is writing them).
+/// held, so no serve is writing them), and those of any mailsim process
+/// that is gone.
 fn remove_stale_temps(dir: &Path) -> Result<(), CliError> {
+    mailsim::real::remove_stale_temps(dir)
+        .map_err(|e| CliError::Runtime(format!("{}: {e}", dir.display())))?;
     let entries =
         fs::read_dir(dir).map_err(|e| CliError::Runtime(format!("{}: {e}", dir.display())))?;
     for entry in entries.filter_map(Result::ok) {
@@ -469,6 +485,7 @@ pub fn run(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
                 .map_err(|e| CliError::Usage(e.to_string()))?;
             w.clean_temp()
                 .map_err(|e| CliError::Runtime(e.to_string()))?;
+            remove_stale_temps(d2)?;
             Some((w, args.copy_every.unwrap_or(Duration::from_secs(60))))
         }
     };

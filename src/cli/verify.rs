@@ -6,8 +6,11 @@
 //! bytes), the reason as one line on stderr; 2 when FILE is missing, is not a
 //! regular file, or cannot be read.
 //!
-//! Opening FILE is an open like any other: run against the data file of a
-//! live `mailsim serve`, it is a foreign access, and the server reacts.
+//! A file another process holds under an exclusive lock (the data file of
+//! a live `mailsim serve`) is refused, exit 2, without being opened: the
+//! open would be a foreign access, and the server would react to it. Verify
+//! a copy instead. A writer that holds no lock cannot be seen, and its file
+//! is opened like any other.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -24,8 +27,9 @@ use super::{CliError, input};
 #[command(
     after_help = "Exit status: 0 the file verifies (its generation and message count are printed \
                   on stdout); 1 it is readable but fails verification (the reason is one line on \
-                  stderr); 2 it is missing, not a regular file, or cannot be read (one line on \
-                  stderr)."
+                  stderr); 2 it is missing, not a regular file, cannot be read, or is held by a \
+                  live server under an exclusive lock (one line on stderr; a held file is never \
+                  opened)."
 )]
 pub struct VerifyArgs {
     /// The data file, or a copy of it ("Mail Data Backup #1", an archived one).
@@ -104,6 +108,18 @@ fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result
 
 pub fn run(args: &VerifyArgs, out: &mut impl Write) -> Result<(), CliError> {
     let path = &args.file;
+    // A file a server holds is not opened just to be looked at: that open
+    // would be a foreign access, and the server would shut down. Asked of
+    // the kernel's lock table, which opens nothing.
+    if let Ok(Some(holder)) = mailsim::real::proc_locks::holder(path)
+        && holder.write
+    {
+        return Err(CliError::Usage(format!(
+            "{}: held by {holder}: opening it would be a foreign access to a live file; \
+             verify a copy of it instead",
+            path.display()
+        )));
+    }
     let file = input::open_regular("", path)?;
     let at = FileAt::new(&file).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
     let verdict = datafile::verify_from(&at);

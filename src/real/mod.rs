@@ -56,7 +56,7 @@ pub use cow::FileSnapshot;
 pub use guard::LiveFileGuard;
 pub use proc_locks::LockHolder;
 pub use reflink::CloneOutcome;
-pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck, TEMP_PREFIX};
+pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck, TEMP_PREFIX, remove_stale_temps};
 pub use watch::{FileEvents, OpenWatch};
 
 pub(crate) use guard::{read_all_at, read_full_at};

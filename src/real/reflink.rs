@@ -133,7 +133,9 @@ pub fn supported(dir: &Path) -> bool {
         ".mailsim-tmp-clone-probe-{}-{n}-copy",
         std::process::id()
     ));
-    if std::fs::write(&src, [0u8; 4096]).is_err() {
+    let written = super::create_new_file(&src)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &[0u8; 4096]));
+    if written.is_err() {
         let _ = std::fs::remove_file(&src);
         return false;
     }

@@ -9,6 +9,8 @@ mod cli;
 mod explore;
 mod faults;
 mod fuzz_regressions;
+#[cfg(feature = "cli")]
+mod hardening;
 #[cfg(feature = "proptest")]
 mod harness;
 mod kb_matrix;

@@ -17,23 +17,23 @@ use std::time::{Duration, Instant};
 
 use mailsim::datafile;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailsim");
-const DATA: &str = "Microsoft Mail Data";
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mailsim");
+pub(crate) const DATA: &str = "Microsoft Mail Data";
 /// Generous bound for anything that should take milliseconds.
-const SOON: Duration = Duration::from_secs(10);
+pub(crate) const SOON: Duration = Duration::from_secs(10);
 
 /// A running `mailsim` whose stdout is read line by line on a thread.
 /// Dropping it kills the process (if still running) and reaps it.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
     lines: Receiver<String>,
     /// Every stdout line received so far, in order.
-    seen: Vec<String>,
+    pub(crate) seen: Vec<String>,
     stderr: Option<thread::JoinHandle<String>>,
 }
 
 impl Proc {
-    fn spawn<S: AsRef<OsStr>>(args: &[S]) -> Proc {
+    pub(crate) fn spawn<S: AsRef<OsStr>>(args: &[S]) -> Proc {
         let mut child = Command::new(BIN)
             .args(args)
             .stdin(Stdio::null())
@@ -65,19 +65,23 @@ impl Proc {
         }
     }
 
-    fn serve(dir: &Path, extra: &[&str]) -> Proc {
+    pub(crate) fn serve(dir: &Path, extra: &[&str]) -> Proc {
         let mut args: Vec<&OsStr> = vec!["serve".as_ref(), "--dir".as_ref(), dir.as_os_str()];
         args.extend(extra.iter().map(OsStr::new));
         Proc::spawn(&args)
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Waits (at most `timeout`) for a line satisfying `pred` among the
     /// lines not yet seen; every line received is kept in `seen`.
-    fn wait_line(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+    pub(crate) fn wait_line(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -95,7 +99,7 @@ impl Proc {
     }
 
     /// Like [`Proc::wait_line`], panicking with what was seen on a timeout.
-    fn expect_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn expect_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         match self.wait_line(SOON, pred) {
             Some(l) => l,
             None => {
@@ -111,27 +115,27 @@ impl Proc {
     }
 
     /// Waits until at least `n` acks have been seen.
-    fn expect_acks(&mut self, n: usize) {
+    pub(crate) fn expect_acks(&mut self, n: usize) {
         while self.acks().len() < n {
             self.expect_line("ack", |l| l.starts_with("ack "));
         }
     }
 
     /// Takes the lines that have arrived, without waiting.
-    fn drain(&mut self) {
+    pub(crate) fn drain(&mut self) {
         while let Ok(line) = self.lines.try_recv() {
             self.seen.push(line);
         }
     }
 
     /// The ids acknowledged so far (`ack N` lines).
-    fn acks(&self) -> Vec<u64> {
+    pub(crate) fn acks(&self) -> Vec<u64> {
         acks_in(&self.seen)
     }
 
     /// Waits (boundedly) for the process to exit, then for the rest of its
     /// stdout; panics if it does not exit in time.
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("try_wait") {
@@ -152,14 +156,31 @@ impl Proc {
         status
     }
 
+    /// Waits at most `timeout` for the process to exit: `Some(code)` if it
+    /// did (its stdout read to the end), `None` if it still runs.
+    pub(crate) fn exited_within(&mut self, timeout: Duration) -> Option<Option<i32>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                while self.wait_line(SOON, |_| false).is_some() {}
+                return Some(s.code());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            self.drain();
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// SIGKILL, then reap, then the rest of stdout.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         self.wait_exit(SOON);
     }
 
     /// SIGTERM through kill(1).
-    fn term(&self) {
+    pub(crate) fn term(&self) {
         let ok = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
@@ -168,7 +189,7 @@ impl Proc {
     }
 
     /// Stderr, once the process has exited (empty before).
-    fn stderr_now(&mut self) -> String {
+    pub(crate) fn stderr_now(&mut self) -> String {
         match self.child.try_wait() {
             Ok(Some(_)) => self
                 .stderr
@@ -189,7 +210,7 @@ impl Drop for Proc {
     }
 }
 
-fn acks_in(lines: &[String]) -> Vec<u64> {
+pub(crate) fn acks_in(lines: &[String]) -> Vec<u64> {
     lines
         .iter()
         .filter_map(|l| l.strip_prefix("ack "))
@@ -199,7 +220,7 @@ fn acks_in(lines: &[String]) -> Vec<u64> {
 
 /// Runs `mailsim ARGS` to completion, killing it if it takes longer than
 /// `timeout`.
-fn run_bounded<S: AsRef<OsStr>>(args: &[S], timeout: Duration) -> Output {
+pub(crate) fn run_bounded<S: AsRef<OsStr>>(args: &[S], timeout: Duration) -> Output {
     let child = Command::new(BIN)
         .args(args)
         .stdin(Stdio::null())
@@ -224,17 +245,17 @@ fn run_bounded<S: AsRef<OsStr>>(args: &[S], timeout: Duration) -> Output {
     }
 }
 
-fn os_args<S: AsRef<OsStr>>(args: &[S]) -> Vec<String> {
+pub(crate) fn os_args<S: AsRef<OsStr>>(args: &[S]) -> Vec<String> {
     args.iter()
         .map(|a| a.as_ref().to_string_lossy().into_owned())
         .collect()
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn backup(dir: &Path, to: &Path, extra: &[&str]) -> Output {
+pub(crate) fn backup(dir: &Path, to: &Path, extra: &[&str]) -> Output {
     let mut args: Vec<&OsStr> = vec![
         "backup".as_ref(),
         "--dir".as_ref(),
@@ -246,20 +267,20 @@ fn backup(dir: &Path, to: &Path, extra: &[&str]) -> Output {
     run_bounded(&args, Duration::from_secs(20))
 }
 
-fn verify(file: &Path) -> Output {
+pub(crate) fn verify(file: &Path) -> Output {
     run_bounded(&["verify".as_ref(), file.as_os_str()], SOON)
 }
 
 /// Every message id in the data file at `path` (deleted or not), after
 /// checking it with the format's full check.
-fn ids_in(path: &Path) -> Vec<u64> {
+pub(crate) fn ids_in(path: &Path) -> Vec<u64> {
     let bytes = std::fs::read(path).expect("read the data file");
     datafile::verify(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (_, records) = datafile::scan(&bytes).expect("scan");
     records.iter().map(|r| r.message_id).collect()
 }
 
-fn assert_all_acked_present(acked: &[u64], path: &Path) {
+pub(crate) fn assert_all_acked_present(acked: &[u64], path: &Path) {
     let mut present = ids_in(path);
     present.sort_unstable();
     for id in acked {
@@ -271,7 +292,7 @@ fn assert_all_acked_present(acked: &[u64], path: &Path) {
     }
 }
 
-fn assert_verifies(path: &Path) {
+pub(crate) fn assert_verifies(path: &Path) {
     let o = verify(path);
     assert_eq!(
         o.status.code(),
@@ -434,10 +455,10 @@ fn a_lock_aware_backup_names_the_holder_and_serve_keeps_delivering() {
 }
 
 /// A small seeded generator (xorshift64*), so the kill moments repeat.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -447,7 +468,7 @@ impl Rng {
 
 /// Every numbered copy in the rotation verifies; temporary files are the
 /// only other names. Returns (numbered copies, temporary files).
-fn check_rotation(dir: &Path) -> (usize, usize) {
+pub(crate) fn check_rotation(dir: &Path) -> (usize, usize) {
     let (mut copies, mut temps) = (0, 0);
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
@@ -537,7 +558,7 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged() {
 }
 
 /// Every path under `root` with its contents (`None` for a directory).
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+pub(crate) fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(p) = stack.pop() {
@@ -547,8 +568,13 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
             for e in std::fs::read_dir(&p).unwrap() {
                 stack.push(e.unwrap().path());
             }
-        } else {
+        } else if meta.is_file() {
             out.insert(p.clone(), Some(std::fs::read(&p).unwrap()));
+        } else {
+            // A FIFO, a socket, a symlink: never read (a FIFO would block),
+            // only its kind and where a symlink leads.
+            let what = format!("{:?} {:?}", meta.file_type(), std::fs::read_link(&p).ok());
+            out.insert(p.clone(), Some(what.into_bytes()));
         }
     }
     out
@@ -556,7 +582,7 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 
 /// Runs `mailsim ARGS` and expects exit `code`, one line on stderr, nothing
 /// on stdout, and nothing changed under `root`.
-fn refused<S: AsRef<OsStr>>(root: &Path, args: &[S], code: i32) -> String {
+pub(crate) fn refused<S: AsRef<OsStr>>(root: &Path, args: &[S], code: i32) -> String {
     let before = snapshot(root);
     let o = run_bounded(args, SOON);
     let err = text(&o.stderr);
@@ -577,7 +603,7 @@ fn refused<S: AsRef<OsStr>>(root: &Path, args: &[S], code: i32) -> String {
     err
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
