@@ -46,6 +46,11 @@ pub trait BackupEnv {
         let _ = (path, now);
         Ok(Prepared::ReadLive)
     }
+    /// The snapshot policy's name, for an error about it
+    /// ([`Error::SnapshotStalled`]).
+    fn snapshot_policy_name(&self) -> String {
+        "the snapshot policy".to_owned()
+    }
     /// The backup has archived or skipped a live file.
     fn after_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<()> {
         let _ = (path, now);
@@ -75,6 +80,16 @@ pub trait BackupEnv {
         Ok(false)
     }
 }
+
+/// Longest a snapshot policy may keep the backup waiting for one live file
+/// (answering [`Prepared::Wait`]), in the night's time: past it the run
+/// ends with [`Error::SnapshotStalled`] naming the policy.
+pub const MAX_POLICY_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// Most answers a snapshot policy may give for one live file before the
+/// run ends with [`Error::SnapshotStalled`] (a policy that answers
+/// `Wait(0)` forever makes no time pass).
+pub const MAX_POLICY_ANSWERS: u64 = 100_000;
 
 /// How the backup treats a file that another process may hold open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -200,8 +215,12 @@ pub struct BackupItem {
 enum Phase {
     Idle,
     NextFile,
-    /// Asking the snapshot policy about a live file.
-    Preparing,
+    /// Asking the snapshot policy about a live file: since when, and how
+    /// many answers so far.
+    Preparing {
+        since: SimTime,
+        answers: u64,
+    },
     Waiting {
         since: SimTime,
         attempt: u32,
@@ -402,7 +421,10 @@ impl BackupClient {
                     }
                     let path = &self.plan[self.cursor].1;
                     self.phase = if env.is_live(path) {
-                        Phase::Preparing
+                        Phase::Preparing {
+                            since: now,
+                            answers: 0,
+                        }
                     } else {
                         Phase::Waiting {
                             since: now,
@@ -410,8 +432,22 @@ impl BackupClient {
                         }
                     };
                 }
-                Phase::Preparing => {
+                Phase::Preparing { since, answers } => {
+                    let (since, answers) = (*since, *answers);
                     let path = self.plan[self.cursor].1.clone();
+                    let waited = now.saturating_since(since);
+                    if waited > MAX_POLICY_WAIT || answers >= MAX_POLICY_ANSWERS {
+                        return Err(Error::SnapshotStalled {
+                            policy: env.snapshot_policy_name(),
+                            path,
+                            waited,
+                            answers,
+                        });
+                    }
+                    self.phase = Phase::Preparing {
+                        since,
+                        answers: answers + 1,
+                    };
                     let prepared = match env.before_live_file(&path, now) {
                         Ok(p) => p,
                         Err(e @ (Error::VolumeIo { .. } | Error::Io { .. })) => {

@@ -91,6 +91,25 @@ pub enum Error {
         /// What became of the writes not yet synced.
         unsynced: crate::volume::UnsyncedWrites,
     },
+    /// A snapshot policy that kept the backup waiting for a live file past
+    /// the bound ([`MAX_POLICY_WAIT`](crate::backup::MAX_POLICY_WAIT) of the
+    /// night's time, or [`MAX_POLICY_ANSWERS`](crate::backup::MAX_POLICY_ANSWERS)
+    /// answers): the same error from the simulator and the real runner.
+    #[error(
+        "{path}: the snapshot policy {policy:?} kept the backup waiting for {} s ({answers} \
+         answers) without a copy or a refusal",
+        waited.as_secs()
+    )]
+    SnapshotStalled {
+        /// The policy's name.
+        policy: String,
+        /// The live file the backup was waiting to archive.
+        path: VolumePath,
+        /// How long, in the night's time, it had waited.
+        waited: std::time::Duration,
+        /// How many times the policy had answered.
+        answers: u64,
+    },
     /// A data file that fails verification.
     #[error("{path}: {source}")]
     DataFile {
@@ -176,6 +195,7 @@ impl Error {
             Error::PathEscapes { .. } => io::ErrorKind::PermissionDenied,
             Error::VolumeIo { .. } => io::ErrorKind::Other,
             Error::Crashed { .. } => io::ErrorKind::Interrupted,
+            Error::SnapshotStalled { .. } => io::ErrorKind::TimedOut,
             Error::Io { source, .. } => source.kind(),
         }
     }

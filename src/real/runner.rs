@@ -492,6 +492,7 @@ fn run_night(
             to_server: to_server.clone(),
             session: Some(session),
             now: begins,
+            policy: opts.snapshot.name().to_owned(),
         };
         let client = BackupClient::new(
             vec![SERVER_HD.to_owned(), BACKUP_DRIVE.to_owned()],
@@ -976,6 +977,8 @@ struct RealEnv {
     to_server: Sender<ToServer>,
     session: Option<Box<dyn SnapshotSession>>,
     now: SimTime,
+    /// The snapshot policy's name, for errors about it.
+    policy: String,
 }
 
 type BackupResult = (Vec<BackupItem>, SimTime, crate::backup::BackupStats);
@@ -1068,6 +1071,10 @@ impl BackupEnv for RealEnv {
 
     fn is_live(&self, path: &VolumePath) -> bool {
         *path == self.shared.live
+    }
+
+    fn snapshot_policy_name(&self) -> String {
+        self.policy.clone()
     }
 
     fn before_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<Prepared> {

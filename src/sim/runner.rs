@@ -94,37 +94,52 @@ pub(super) fn run(opts: &Options, chooser: Chooser) -> Result<Report> {
     drive.set_now(start);
     let server = MailServer::start(&hd, live.clone())?;
     let oracle = Oracle::new(&server.image(&hd)?, server.generation(), start);
-    let mut backup_crash_at = None;
+    // Every fault fires: several of one kind in the order of their counts;
+    // the earliest backup crash and the smallest capacity are the ones
+    // that bite.
+    let mut backup_crash_at: Option<u64> = None;
     let mut panel_not_loaded = Vec::new();
-    let (mut hd_faults, mut drive_faults) = (SimFaults::default(), SimFaults::default());
+    let (mut hd_faults, mut drive_faults) = (Vec::new(), Vec::new());
     for f in &opts.faults {
-        let on = |v: &str| v == preset::SERVER_HD;
+        let on_hd = |v: &str| v == preset::SERVER_HD;
+        let mut one = SimFaults::default();
         match f {
-            Fault::ReadError { volume, nth } if on(volume) => hd_faults.read_error_at = Some(*nth),
-            Fault::ReadError { nth, .. } => drive_faults.read_error_at = Some(*nth),
-            Fault::WriteError { nth } => hd_faults.write_error_at = Some(*nth),
+            Fault::ReadError { volume, nth } => {
+                one.read_error_at = Some(*nth);
+                if on_hd(volume) {
+                    hd_faults.push(one);
+                } else {
+                    drive_faults.push(one);
+                }
+            }
+            Fault::WriteError { nth } => {
+                one.write_error_at = Some(*nth);
+                hd_faults.push(one);
+            }
             Fault::ServerCrash { at_sync, unsynced } => {
-                hd_faults.crash_at_sync = Some((*at_sync, *unsynced))
+                one.crash_at_sync = Some((*at_sync, *unsynced));
+                hd_faults.push(one);
             }
             Fault::DiskFull {
                 volume,
                 capacity_bytes,
             } => {
-                if on(volume) {
-                    hd.set_capacity(*capacity_bytes)
-                } else {
-                    drive.set_capacity(*capacity_bytes)
-                }
+                let v = if on_hd(volume) { &hd } else { &drive };
+                v.set_capacity((*capacity_bytes).min(v.capacity_bytes()));
             }
-            Fault::BackupCrash { at_step } => backup_crash_at = Some(*at_step),
+            Fault::BackupCrash { at_step } => {
+                backup_crash_at = Some(backup_crash_at.map_or(*at_step, |a| a.min(*at_step)));
+            }
             Fault::ControlPanelNotLoaded { night } => panel_not_loaded.push(*night),
         }
     }
-    if hd_faults != SimFaults::default() {
-        hd.inject(hd_faults);
-    }
-    if drive_faults != SimFaults::default() {
-        drive.inject(drive_faults);
+    for (v, faults) in [(&hd, hd_faults), (&drive, drive_faults)] {
+        if let Some((first, rest)) = faults.split_first() {
+            v.inject(*first);
+            for f in rest {
+                v.queue_faults(*f);
+            }
+        }
     }
     let mut w = World {
         opts,
@@ -843,6 +858,10 @@ impl BackupEnv for World<'_> {
 
     fn is_live(&self, path: &VolumePath) -> bool {
         *path == self.live
+    }
+
+    fn snapshot_policy_name(&self) -> String {
+        self.opts.snapshot.name().to_owned()
     }
 
     fn before_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<Prepared> {

@@ -62,8 +62,18 @@ struct State {
     capacity_bytes: u64,
     used_bytes: u64,
     faults: SimFaults,
+    /// Faults queued behind the armed ones, each kind in descending order
+    /// of its count (the next to arm last).
+    queued: Queued,
     /// Writes not yet synced, oldest first, while a crash is armed.
     unsynced: Vec<Unsynced>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Queued {
+    reads: Vec<u64>,
+    writes: Vec<u64>,
+    syncs: Vec<(u64, UnsyncedWrites)>,
 }
 
 /// A write not yet synced: enough to undo it or garble it.
@@ -142,6 +152,7 @@ impl SimVolume {
                 capacity_bytes: u64::MAX,
                 used_bytes: 0,
                 faults: SimFaults::default(),
+                queued: Queued::default(),
                 unsynced: Vec::new(),
             })),
         }
@@ -156,7 +167,51 @@ impl SimVolume {
             syncs: 0,
             ..faults
         };
+        s.queued = Queued::default();
         s.unsynced.clear();
+    }
+
+    /// Adds `faults` to those armed, keeping the counts so far: several
+    /// faults of one kind each fire, in the order of their counts (the
+    /// armed one is the next; [`SimVolume::faults`] shows it). A count
+    /// already passed never fires.
+    pub fn queue_faults(&self, faults: SimFaults) {
+        let mut s = self.state.lock();
+        let State {
+            faults: armed,
+            queued,
+            ..
+        } = &mut *s;
+        let (reads, writes, syncs) = (armed.reads, armed.writes, armed.syncs);
+        let mut r: Vec<u64> = queued.reads.drain(..).collect();
+        r.extend(armed.read_error_at.filter(|&n| n > reads));
+        r.extend(faults.read_error_at.filter(|&n| n > reads));
+        let mut w: Vec<u64> = queued.writes.drain(..).collect();
+        w.extend(armed.write_error_at.filter(|&n| n > writes));
+        w.extend(faults.write_error_at.filter(|&n| n > writes));
+        let mut c: Vec<(u64, UnsyncedWrites)> = queued.syncs.drain(..).collect();
+        c.extend(armed.crash_at_sync.filter(|&(n, _)| n > syncs));
+        c.extend(faults.crash_at_sync.filter(|&(n, _)| n > syncs));
+        for v in [&mut r, &mut w] {
+            v.sort_unstable_by(|a, b| b.cmp(a));
+            v.dedup();
+        }
+        c.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        c.dedup_by_key(|x| x.0);
+        if let Some(n) = r.pop() {
+            armed.read_error_at = Some(n);
+        }
+        if let Some(n) = w.pop() {
+            armed.write_error_at = Some(n);
+        }
+        if let Some(x) = c.pop() {
+            armed.crash_at_sync = Some(x);
+        }
+        *queued = Queued {
+            reads: r,
+            writes: w,
+            syncs: c,
+        };
     }
 
     /// The faults armed, with the counts so far.
@@ -173,6 +228,11 @@ impl SimVolume {
     /// [`Error::DiskFull`].
     pub fn set_capacity(&self, capacity_bytes: u64) {
         self.state.lock().capacity_bytes = capacity_bytes;
+    }
+
+    /// The volume's capacity (`u64::MAX` unless limited).
+    pub fn capacity_bytes(&self) -> u64 {
+        self.state.lock().capacity_bytes
     }
 
     /// Sets the volume's clock: writes from now on are stamped `now`.
@@ -207,6 +267,7 @@ impl SimVolume {
                 capacity_bytes: s.capacity_bytes,
                 used_bytes: s.used_bytes,
                 faults: SimFaults::default(),
+                queued: Queued::default(),
                 unsynced: Vec::new(),
             })),
         }
@@ -341,6 +402,9 @@ impl State {
         }
         self.faults.writes += 1;
         if self.faults.write_error_at == Some(self.faults.writes) {
+            if let Some(n) = self.queued.writes.pop() {
+                self.faults.write_error_at = Some(n);
+            }
             return Err(Error::VolumeIo {
                 path: self.opens[i].path.clone(),
                 reason: "injected write error".to_owned(),
@@ -383,6 +447,9 @@ impl State {
         if let Some((at, what)) = self.faults.crash_at_sync
             && at == self.faults.syncs
         {
+            if let Some(next) = self.queued.syncs.pop() {
+                self.faults.crash_at_sync = Some(next);
+            }
             self.crash(what);
             return Err(Error::Crashed {
                 path: self.opens[i].path.clone(),
@@ -653,6 +720,9 @@ impl Volume for SimVolume {
         let i = s.open_index(handle)?;
         s.faults.reads += 1;
         if s.faults.read_error_at == Some(s.faults.reads) {
+            if let Some(n) = s.queued.reads.pop() {
+                s.faults.read_error_at = Some(n);
+            }
             return Err(Error::VolumeIo {
                 path: s.opens[i].path.clone(),
                 reason: "injected read error".to_owned(),

@@ -186,3 +186,49 @@ fn faults_are_checked_when_the_scenario_is() {
     });
     assert!(e.run().unwrap_err().to_string().contains("Floppy"));
 }
+
+/// Several faults of one kind each fire, in order: two server crashes are
+/// two crashes (two restarts from the file), two read errors two files
+/// the backup could not read; none is silently dropped.
+#[test]
+fn every_fault_of_a_kind_fires() {
+    use mailsim::report::EventKind;
+    use mailsim::sim::{Fault, UnsyncedWrites};
+    let one = mailsim::Scenario::kb98097()
+        .seed(2)
+        .conflict_behavior(mailsim::ConflictBehavior::Tolerate)
+        .fault(Fault::ReadError {
+            volume: "Server HD".into(),
+            nth: 5,
+        });
+    let two = one.clone().fault(Fault::ReadError {
+        volume: "Server HD".into(),
+        nth: 40,
+    });
+    let failed = |r: &mailsim::Report| {
+        r.timeline()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::IoError { .. }))
+            .count()
+    };
+    let (r1, r2) = (one.run().unwrap(), two.run().unwrap());
+    assert_eq!(failed(&r1), 1);
+    assert_eq!(failed(&r2), 2);
+    let crashes = |n: usize| {
+        let mut s = mailsim::Scenario::kb98097().seed(2);
+        for k in 0..n {
+            s = s.fault(Fault::ServerCrash {
+                at_sync: 20 + 40 * k as u64,
+                unsynced: UnsyncedWrites::Garble,
+            });
+        }
+        let r = s.run().unwrap();
+        assert_eq!(r.metrics().messages_lost, 0);
+        r.timeline()
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Crashed { .. }))
+            .count()
+    };
+    assert_eq!(crashes(1), 1);
+    assert_eq!(crashes(3), 3);
+}

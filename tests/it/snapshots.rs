@@ -475,3 +475,77 @@ proptest! {
         prop_assert_eq!(s.replay(r.choices()).unwrap().to_json(), r.to_json());
     }
 }
+
+/// A session that answers "wait" forever: every wait `step` long.
+#[derive(Debug)]
+struct WaitsForever(std::time::Duration);
+
+#[derive(Debug)]
+struct WaitingNight(std::time::Duration);
+
+impl mailsim::policy::SnapshotPolicy for WaitsForever {
+    fn name(&self) -> &str {
+        "waits forever"
+    }
+
+    fn begin_night(
+        &self,
+        _night: &mailsim::policy::NightInfo,
+    ) -> Box<dyn mailsim::policy::SnapshotSession> {
+        Box::new(WaitingNight(self.0))
+    }
+}
+
+impl mailsim::policy::SnapshotSession for WaitingNight {
+    fn before_live_file(
+        &mut self,
+        _server: &mut dyn mailsim::policy::ServerControl,
+        _path: &mailsim::VolumePath,
+    ) -> mailsim::Result<mailsim::policy::Prepared> {
+        Ok(mailsim::policy::Prepared::Wait(self.0))
+    }
+}
+
+/// A policy that never stops answering "wait" ends the run, simulated and
+/// on disk, within a bound, with an error of its own naming the policy —
+/// not as an invalid scenario, and never by waiting for good.
+#[test]
+fn a_policy_that_waits_forever_ends_the_run_naming_it() {
+    use std::time::Duration;
+    for step in [Duration::ZERO, Duration::from_secs(60)] {
+        let s = Scenario::kb98097().seed(1).snapshot(WaitsForever(step));
+        match s.run() {
+            Err(mailsim::Error::SnapshotStalled {
+                policy,
+                answers,
+                waited,
+                ..
+            }) => {
+                assert_eq!(policy, "waits forever");
+                if step.is_zero() {
+                    assert_eq!(answers, mailsim::backup::MAX_POLICY_ANSWERS);
+                } else {
+                    assert!(waited > mailsim::backup::MAX_POLICY_WAIT);
+                }
+            }
+            other => panic!("{step:?}: {other:?}"),
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let r = Scenario::kb98097()
+        .seed(1)
+        .real_scale(100_000)
+        .snapshot(WaitsForever(Duration::from_secs(600)))
+        .run_real(tmp.path().join("night"));
+    assert!(
+        matches!(&r, Err(mailsim::Error::SnapshotStalled { policy, .. }) if policy == "waits forever"),
+        "{r:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("waits forever") && e.contains("Microsoft Mail Data"),
+        "{e}"
+    );
+}
