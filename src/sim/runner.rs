@@ -424,9 +424,10 @@ impl World<'_> {
                 }
             }
             // The server went down after the administrator's visit: the
-            // administrator comes back once the night's work is over (a few
-            // times at most, if the restart itself fails).
-            if self.outage.is_some_and(|o| !o.planned) && visits < 3 {
+            // administrator comes back once the night's work is over, again
+            // while restarts fail — at most once per injected fault (each
+            // fires once) and a few times more.
+            if self.outage.is_some_and(|o| !o.planned) && visits < 3 + self.opts.faults.len() {
                 visits += 1;
                 self.schedule(now.max(admin), Action::Admin);
                 continue;
