@@ -89,6 +89,7 @@ fn text(b: &[u8]) -> String {
 /// The one-line error of a run that exited with `code`.
 fn failed(o: &Output, code: i32) -> String {
     let err = text(&o.stderr);
+    crate::support::tally_refusal(o.status.code(), &err);
     assert_eq!(
         o.status.code(),
         Some(code),

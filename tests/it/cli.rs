@@ -35,6 +35,7 @@ fn count(v: &Value, key: &str) -> u64 {
 fn assert_usage_error(args: &[&str]) -> String {
     let o = mailsim(args);
     let err = stderr(&o);
+    crate::support::tally_refusal(o.status.code(), &err);
     assert_eq!(o.status.code(), Some(2), "{args:?}: stderr {err}");
     assert!(o.stdout.is_empty(), "{args:?}: stdout {}", stdout(&o));
     assert_eq!(err.lines().count(), 1, "{args:?}: stderr {err:?}");

@@ -586,6 +586,7 @@ pub(crate) fn refused<S: AsRef<OsStr>>(root: &Path, args: &[S], code: i32) -> St
     let before = snapshot(root);
     let o = run_bounded(args, SOON);
     let err = text(&o.stderr);
+    crate::support::tally_refusal(o.status.code(), &err);
     assert_eq!(o.status.code(), Some(code), "{:?}: {err}", os_args(args));
     assert!(
         o.stdout.is_empty(),

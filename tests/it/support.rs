@@ -66,3 +66,19 @@ pub fn stdout(o: &std::process::Output) -> String {
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
 }
+
+/// Tallies a refused input the suite checked (its exit code, and that it
+/// was one line): one line appended to the file `MAILSIM_TEST_TALLY` names,
+/// when set, so that a run can count how many bad inputs it tries.
+pub fn tally_refusal(code: Option<i32>, stderr: &str) {
+    use std::io::Write;
+    if let Some(path) = std::env::var_os("MAILSIM_TEST_TALLY")
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    {
+        let one_line = stderr.lines().count() == 1;
+        let _ = writeln!(f, "exit {code:?} one_line {one_line}");
+    }
+}

@@ -255,6 +255,7 @@ mod cli {
 
     fn assert_usage_error(o: &Output) {
         let err = stderr(o);
+        crate::support::tally_refusal(o.status.code(), &err);
         assert_eq!(o.status.code(), Some(2), "stderr: {err}");
         assert_eq!(err.lines().count(), 1, "{err:?}");
         assert!(err.starts_with("mailsim: error: "), "{err}");

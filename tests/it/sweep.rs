@@ -24,6 +24,7 @@ fn sweep(args: &[&str]) -> String {
 fn assert_usage_error(args: &[&str]) -> String {
     let o = mailsim(args);
     let err = stderr(&o);
+    crate::support::tally_refusal(o.status.code(), &err);
     assert_eq!(o.status.code(), Some(2), "{args:?}: stderr {err}");
     assert!(o.stdout.is_empty(), "{args:?}: stdout {}", stdout(&o));
     assert_eq!(err.lines().count(), 1, "{args:?}: stderr {err:?}");
@@ -318,6 +319,7 @@ fn mailsim_within(limit: Duration, args: &[&str], tmp: Option<&Path>) -> Output 
 fn assert_usage_error_within(args: &[&str], tmp: Option<&Path>) -> String {
     let o = mailsim_within(Duration::from_secs(20), args, tmp);
     let err = stderr(&o);
+    crate::support::tally_refusal(o.status.code(), &err);
     assert_eq!(o.status.code(), Some(2), "{args:?}: stderr {err}");
     assert!(o.stdout.is_empty(), "{args:?}: stdout {}", stdout(&o));
     assert_eq!(err.lines().count(), 1, "{args:?}: stderr {err:?}");
