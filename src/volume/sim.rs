@@ -196,7 +196,7 @@ impl SimVolume {
             v.sort_unstable_by(|a, b| b.cmp(a));
             v.dedup();
         }
-        c.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        c.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
         c.dedup_by_key(|x| x.0);
         if let Some(n) = r.pop() {
             armed.read_error_at = Some(n);
