@@ -608,7 +608,7 @@ fn remedy_acts(e: &Event) -> bool {
 
 /// Microsoft Mail Data, or a copy of it.
 fn is_mail_data(p: &crate::volume::VolumePath) -> bool {
-    p.name() == crate::sim::MAIL_DATA || p.name().starts_with("Mail Data Backup")
+    crate::datafile::is_mail_data_name(p.name())
 }
 
 /// The oracle's verdict on a copy of Mail Data that `events` archive.
@@ -1015,23 +1015,7 @@ fn median_u64(mut v: Vec<u64>) -> u64 {
     }
 }
 
-/// A duration as people say it: `6 h 45 min`, `12 min 30 s`, `40 s`, `0 s`
-/// (to the minute past an hour, to the second below; `< 1 s` for a nonzero
-/// duration under a second).
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{} h {} min", s / 3600, (s / 60) % 60)
-    } else if s >= 60 && s.is_multiple_of(60) {
-        format!("{} min", s / 60)
-    } else if s >= 60 {
-        format!("{} min {} s", s / 60, s % 60)
-    } else if s == 0 && !d.is_zero() {
-        "< 1 s".to_owned()
-    } else {
-        format!("{s} s")
-    }
-}
+pub use crate::time::human_duration;
 
 /// Short column heading for an outcome.
 fn heading(outcome: Outcome) -> &'static str {

@@ -143,6 +143,24 @@ impl fmt::Display for TimeOfDay {
     }
 }
 
+/// A duration as people say it: `6 h 45 min`, `12 min 30 s`, `40 s`, `0 s`
+/// (to the minute past an hour, to the second below; `< 1 s` for a nonzero
+/// duration under a second).
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{} h {} min", s / 3600, (s / 60) % 60)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else if s >= 60 {
+        format!("{} min {} s", s / 60, s % 60)
+    } else if s == 0 && !d.is_zero() {
+        "< 1 s".to_owned()
+    } else {
+        format!("{s} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

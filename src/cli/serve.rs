@@ -79,7 +79,7 @@ use super::verify::FileAt;
 use super::{CliError, input, time};
 
 /// The rotation's base name, as MS Mail Backup named its copies.
-const ROTATION_NAME: &str = "Mail Data Backup";
+const ROTATION_NAME: &str = datafile::COPY_BASE_NAME;
 
 /// Longest sleep between two looks at the signal flag, the file and the
 /// watch.

@@ -398,7 +398,7 @@ impl ScheduledCopy {
 
     /// The path of copy number `n` (1 is the newest).
     pub fn copy_path(&self, n: u32) -> VolumePath {
-        VolumePath::new(&*self.destination, [format!("Mail Data Backup #{n}")])
+        VolumePath::new(&*self.destination, [crate::datafile::copy_name(n)])
     }
 }
 
@@ -491,10 +491,7 @@ fn rotate_and_copy(server: &mut dyn ServerControl, p: &ScheduledCopy) -> Result<
     let mut present: Vec<u32> = dest
         .list(&VolumePath::root(&*p.destination))?
         .into_iter()
-        .filter_map(|e| {
-            let n: u32 = e.name.strip_prefix("Mail Data Backup #")?.parse().ok()?;
-            (n >= 1 && n < p.keep && e.name == format!("Mail Data Backup #{n}")).then_some(n)
-        })
+        .filter_map(|e| crate::datafile::copy_number(&e.name).filter(|&n| n < p.keep))
         .collect();
     present.sort_unstable_by(|a, b| b.cmp(a));
     for n in present {

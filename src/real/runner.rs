@@ -310,6 +310,7 @@ pub(crate) fn run(opts: &Options, dir: &Path, mut chooser: Chooser) -> Result<Re
             .to_owned(),
         snapshot: opts.snapshot.name().to_owned(),
         open_files: opts.open_files.as_str().to_owned(),
+        live,
     })
 }
 
@@ -611,7 +612,7 @@ fn judge(
             .map(|p| page_fingerprint(item.content.page_bytes(p).unwrap_or(&[])))
             .collect();
         let mail_data = item.path == shared.live
-            || item.path.name().starts_with("Mail Data Backup")
+            || datafile::is_mail_data_name(item.path.name())
             || fps
                 .first()
                 .is_some_and(|f| oracle.recognizes_fingerprint(*f));

@@ -36,7 +36,7 @@ pub enum Outcome {
     /// In reaction to a foreign access, the server stopped answering while
     /// still holding its data file, for longer than the hang threshold.
     Hang,
-    /// An injected fault killed the server (see [`crate::sim::Fault`]).
+    /// An injected fault killed the server (see `mailsim::sim::Fault`).
     Crashed,
     /// An archived copy of Mail Data equals no state the file held between
     /// transactions.
@@ -167,9 +167,17 @@ pub struct Report {
     pub(crate) behavior: String,
     pub(crate) snapshot: String,
     pub(crate) open_files: String,
+    /// Where the live data file is.
+    pub(crate) live: VolumePath,
 }
 
 impl Report {
+    /// Where the live data file is (`Server HD:System Folder:Extensions:Microsoft Mail Data`
+    /// in the preset).
+    pub fn live_path(&self) -> &VolumePath {
+        &self.live
+    }
+
     /// The most severe outcome of the run.
     pub fn outcome(&self) -> Outcome {
         self.outcome

@@ -25,8 +25,8 @@
 use std::fmt::Write as _;
 
 use super::{Actor, EventKind, Outcome, Report, Verdict};
-use crate::demo::human_duration;
 use crate::time::SimTime;
+use crate::time::human_duration;
 use crate::volume::VolumePath;
 
 /// Width of the picture, in pixels.
@@ -439,19 +439,12 @@ struct Model<'a> {
 }
 
 fn is_mail_data(p: &VolumePath, live: &VolumePath) -> bool {
-    p == live || p.name() == crate::sim::MAIL_DATA || p.name().starts_with("Mail Data Backup")
+    p == live || crate::datafile::is_mail_data_name(p.name())
 }
 
 impl<'a> Model<'a> {
     fn new(report: &'a Report) -> Model<'a> {
-        let tl = report.timeline();
-        let live = tl
-            .iter()
-            .find_map(|e| match e.kind {
-                EventKind::ServerStarted { .. } | EventKind::ForeignAccess { .. } => e.path.clone(),
-                _ => None,
-            })
-            .unwrap_or_else(crate::sim::mail_data_path);
+        let live = report.live_path().clone();
         let mut m = Model {
             report,
             live,
@@ -897,10 +890,10 @@ impl<'a> Model<'a> {
                             _ => None,
                         })
                         .unwrap_or("→ the Mail Server notices");
-                    let file = e
-                        .path
-                        .as_ref()
-                        .map_or_else(|| crate::sim::MAIL_DATA.to_owned(), |p| p.name().to_owned());
+                    let file = e.path.as_ref().map_or_else(
+                        || crate::datafile::MAIL_DATA.to_owned(),
+                        |p| p.name().to_owned(),
+                    );
                     self.conflicts.push(Conflict {
                         t,
                         night: e.night,

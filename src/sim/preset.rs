@@ -10,8 +10,8 @@ use crate::volume::{Content, SimVolume, Volume, VolumePath};
 pub const SERVER_HD: &str = "Server HD";
 /// Name of the external disk MS Mail Backup copies to.
 pub const BACKUP_DRIVE: &str = "Backup Drive";
-/// Name of the mail server's data file.
-pub const MAIL_DATA: &str = "Microsoft Mail Data";
+/// The data file's name (see [`crate::datafile::MAIL_DATA`]).
+pub use crate::datafile::MAIL_DATA;
 
 /// Where the data file lives in the preset.
 pub fn mail_data_path() -> VolumePath {

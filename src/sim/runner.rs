@@ -478,7 +478,7 @@ impl World<'_> {
         for item in set {
             let name = item.path.name();
             let mail_data = item.path == self.live
-                || name.starts_with("Mail Data Backup")
+                || datafile::is_mail_data_name(name)
                 || self.oracle.recognizes(&item.content);
             let taken_at = item.taken_at;
             let verdict = if mail_data {
@@ -822,6 +822,7 @@ impl World<'_> {
             behavior: o.conflict.map_or("kb", ConflictBehavior::as_str).to_owned(),
             snapshot: o.snapshot.name().to_owned(),
             open_files: o.open_files.as_str().to_owned(),
+            live: self.live.clone(),
         })
     }
 }
