@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::event::EventKind;
 use crate::policy::{ExclusionPolicy, Prepared};
-use crate::report::EventKind;
 use crate::time::SimTime;
 use crate::volume::{
     Access, Chunk, Content, CopyBuilder, Deny, EntryKind, Handle, Owner, PAGE_BYTES, Volume,

@@ -241,6 +241,7 @@ pub mod chooser;
 pub mod datafile;
 pub mod demo;
 mod error;
+pub mod event;
 pub mod invariants;
 mod oracle;
 pub mod policy;

@@ -7,8 +7,8 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::report::EventKind;
-pub use crate::report::WriterState;
+use crate::event::EventKind;
+pub use crate::event::WriterState;
 use crate::server::ServerState;
 use crate::time::{SimTime, TimeOfDay};
 use crate::volume::{Chunk, Content, CopyBuilder, Volume, VolumePath};

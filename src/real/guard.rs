@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use super::lock;
 use super::proc_locks;
-use super::watch::OpenWatch;
 use crate::error::{Error, Result};
 use crate::volume::VolumePath;
+use crate::volume::os::OpenWatch;
+use crate::volume::os::files::read_all_at;
 
 /// An exclusively locked, watched, open file. Dropping the guard unlocks and
 /// closes the file.
@@ -201,49 +202,6 @@ impl Drop for LiveFileGuard {
         // the release independent of clones of the handle still alive.
         let _ = lock::unlock(&self.file);
     }
-}
-
-/// Reads all of `file` with positioned reads, leaving its cursor alone.
-pub(crate) fn read_all_at(file: &File) -> io::Result<Vec<u8>> {
-    let len = file.metadata()?.len();
-    let mut buf = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
-    let n = read_full_at(file, &mut buf, 0)?;
-    buf.truncate(n);
-    Ok(buf)
-}
-
-/// Fills `buf` from `offset` with positioned reads until it is full or the
-/// file ends; returns how many bytes were read.
-#[cfg(unix)]
-pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    use std::os::unix::fs::FileExt;
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
-/// Fills `buf` from `offset` until it is full or the file ends (Windows:
-/// `seek_read`, which moves the cursor).
-#[cfg(windows)]
-pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    use std::os::windows::fs::FileExt;
-    let mut done = 0;
-    while done < buf.len() {
-        match file.seek_read(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 #[cfg(test)]

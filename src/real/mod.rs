@@ -40,25 +40,16 @@
 //! What does not: the volume backend (`volume/os.rs`, [`OsVolume`](crate::volume::OsVolume),
 //! built on these pieces), the runner, and the actors.
 
-mod clock;
-pub(crate) mod cow;
 mod guard;
-pub mod lock;
-pub mod proc_fds;
-pub mod proc_locks;
-pub mod reflink;
 mod rotation;
 mod runner;
-mod watch;
 
-pub use clock::ScaledClock;
-pub use cow::FileSnapshot;
+pub use crate::volume::os::{
+    CloneOutcome, FileEvents, FileSnapshot, LockHolder, OpenWatch, ScaledClock, TEMP_PREFIX, lock,
+    proc_fds, proc_locks, reflink, remove_stale_temps,
+};
 pub use guard::LiveFileGuard;
-pub use proc_locks::LockHolder;
-pub use reflink::CloneOutcome;
-pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck, TEMP_PREFIX, remove_stale_temps};
-pub use watch::{FileEvents, OpenWatch};
+pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck};
 
-pub(crate) use guard::{read_all_at, read_full_at};
-pub(crate) use rotation::{create_new_file, sync_dir};
+pub(crate) use crate::volume::os::files::create_new_file;
 pub(crate) use runner::run;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::FileSnapshot;
+use crate::volume::os::files::{TEMP_PREFIX, create_new_file, sync_dir};
 
 use crate::error::{Error, Result};
 use crate::volume::VolumePath;
@@ -309,74 +310,6 @@ impl RotationWriter {
     }
 }
 
-/// Prefix of every temporary file mailsim writes beside its targets.
-/// [`OsVolume`](crate::volume::OsVolume) listings leave such names out.
-pub const TEMP_PREFIX: &str = ".mailsim-tmp";
-
-/// Removes from `dir` the temporary files of mailsim processes that are
-/// gone: regular files named [`TEMP_PREFIX`]`-…-PID-…` whose PID names no
-/// running process (a process killed while it wrote one). Those of running
-/// processes, and names without a PID, are left alone; on systems without
-/// `/proc` nothing can be told and nothing is removed. Returns how many
-/// were removed.
-///
-/// # Errors
-/// `dir` cannot be listed, or a stale file cannot be removed.
-pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
-    if !Path::new("/proc/self").exists() {
-        return Ok(0);
-    }
-    let mut removed = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
-            continue;
-        };
-        let Some(pid) = rest
-            .split('-')
-            .find(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|t| t.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let alive = Path::new(&format!("/proc/{pid}")).exists();
-        if !alive && entry.file_type()?.is_file() {
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(removed)
-}
-
-/// Creates `path`, which must not exist, for writing: never through a
-/// symlink (`O_EXCL` refuses any existing name, a dangling symlink
-/// included, and `O_NOFOLLOW` says so again).
-pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
-    let mut opts = File::options();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    }
-    opts.open(path)
-}
-
-/// Makes a rename, creation or removal in `dir` durable (`fsync` on the
-/// folder). On systems where a folder cannot be opened as a file (Windows) it
-/// does nothing.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    if cfg!(unix) {
-        File::open(dir)?.sync_all()
-    } else {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,32 +443,6 @@ mod tests {
             matches!(&e, Error::Io { source, .. } if source.kind() == io::ErrorKind::Interrupted)
         );
         assert_eq!(names(dir.path()), ["Mail Data Backup #1"]);
-    }
-
-    #[test]
-    fn temporaries_of_processes_that_are_gone_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let me = std::process::id();
-        // A pid that names no process: past the kernel's pid_max.
-        let gone = 4_194_305;
-        for name in [
-            format!("{TEMP_PREFIX}-clone-probe-{gone}-0"),
-            format!("{TEMP_PREFIX}-{gone}-3"),
-            format!("{TEMP_PREFIX}-clone-probe-{me}-0"),
-            format!("{TEMP_PREFIX}-Mail Data Backup #1"),
-            "Microsoft Mail Data".to_owned(),
-        ] {
-            std::fs::write(dir.path().join(name), b"x").unwrap();
-        }
-        assert_eq!(remove_stale_temps(dir.path()).unwrap(), 2);
-        assert_eq!(
-            names(dir.path()),
-            [
-                format!("{TEMP_PREFIX}-Mail Data Backup #1"),
-                format!("{TEMP_PREFIX}-clone-probe-{me}-0"),
-                "Microsoft Mail Data".to_owned()
-            ]
-        );
     }
 
     #[test]

@@ -528,7 +528,7 @@ fn run_night(
                 Actor::MailServer,
                 EventKind::HangDetected {
                     after: now - o.since,
-                    chain: crate::report::hang_chain(
+                    chain: crate::event::hang_chain(
                         &shared.live,
                         o.since,
                         shared.metrics.lock().deliveries_deferred,
@@ -1096,7 +1096,7 @@ impl BackupEnv for RealEnv {
         if *path != self.shared.live || !matches!(self.shared.state(), ServerState::Serving) {
             return Ok(());
         }
-        if !super::watch::OpenWatch::is_supported() {
+        if !super::OpenWatch::is_supported() {
             return Ok(());
         }
         let before = self.shared.reactions.load(Ordering::SeqCst);

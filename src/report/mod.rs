@@ -5,19 +5,18 @@
 //! What does not live here: how a night is run (the runners) or judged (the
 //! oracle); a report only carries the results.
 
-mod event;
 mod json;
 mod svg;
-mod timeline;
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
 
-pub use event::{Actor, Event, EventKind, RequestKind, Unavailable, WaitLink, WriterState};
+pub use crate::event::{
+    Actor, Event, EventKind, RequestKind, Timeline, Unavailable, WaitLink, WriterState,
+};
 pub use json::SCHEMA_VERSION;
-pub use timeline::Timeline;
 
 use crate::chooser::Choices;
 use crate::time::SimTime;
@@ -263,46 +262,4 @@ impl Report {
     pub fn to_svg(&self) -> String {
         svg::render(self)
     }
-}
-
-/// The wait-for chain of a hung server: the clients wait for answers the
-/// hung server holds back; the server holds its data file and answers
-/// nothing since the backup's open; the administrator ends it.
-pub(crate) fn hang_chain(
-    live: &VolumePath,
-    hung_since: SimTime,
-    deferred: u64,
-    opened_by: &str,
-    admin_at: SimTime,
-) -> Vec<WaitLink> {
-    let mut chain = Vec::new();
-    if deferred > 0 {
-        chain.push(WaitLink {
-            waiter: "mail clients".to_owned(),
-            resource: format!(
-                "answers to {deferred} deferred request{}",
-                if deferred == 1 { "" } else { "s" }
-            ),
-            holder: "the Mail Server".to_owned(),
-            since: hung_since,
-        });
-    }
-    let who = if opened_by.is_empty() {
-        "another process"
-    } else {
-        opened_by
-    };
-    chain.push(WaitLink {
-        waiter: "the Mail Server".to_owned(),
-        resource: format!("nothing (it stopped answering when {who} opened its data file)"),
-        holder: format!("itself, still holding {live} for reading and writing"),
-        since: hung_since,
-    });
-    chain.push(WaitLink {
-        waiter: format!("{live}"),
-        resource: "its holder to let go".to_owned(),
-        holder: format!("the hung Mail Server until the administrator restarts it at {admin_at}"),
-        since: hung_since,
-    });
-    chain
 }

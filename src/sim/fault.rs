@@ -217,7 +217,7 @@ fn preset_server_hd_bytes() -> u64 {
 mod tests {
     use super::*;
     use crate::Scenario;
-    use crate::report::EventKind;
+    use crate::event::EventKind;
 
     #[test]
     fn the_same_seed_draws_the_same_faults() {

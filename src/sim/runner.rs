@@ -396,7 +396,7 @@ impl World<'_> {
                                 Actor::MailServer,
                                 EventKind::HangDetected {
                                     after: t - out.since,
-                                    chain: crate::report::hang_chain(
+                                    chain: crate::event::hang_chain(
                                         &self.live,
                                         out.since,
                                         self.deferred.len() as u64,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Traffic;
 use crate::chooser::Chooser;
-use crate::report::RequestKind;
+use crate::event::RequestKind;
 use crate::time::{SimTime, TimeOfDay};
 
 /// When a night begins, unless its traffic starts earlier.

@@ -18,7 +18,7 @@
 //! actors), and what the bytes mean (the data file format).
 
 mod content;
-mod os;
+pub(crate) mod os;
 mod path;
 mod reader;
 mod sim;

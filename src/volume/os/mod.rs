@@ -23,7 +23,7 @@
 //!   contents (the simulated volume changes the contents in place). Renames
 //!   and removals sync the folder too.
 //! - **Opens and deny modes.** Access maps to the open's read/write mode.
-//!   Deny modes map to `flock` ([`crate::real::lock`]): an open denying
+//!   Deny modes map to `flock` ([`lock`]): an open denying
 //!   anything takes an exclusive lock if it writes, a shared one if it only
 //!   reads; an open with [`Deny::NONE`] takes no lock at all — `flock` is
 //!   advisory, as the Mac's read paths were, so a lock-unaware reader opens a
@@ -31,8 +31,8 @@
 //!   1. by the File Manager's exact rules against every open made through
 //!      this `OsVolume` (the holder is named by its [`Owner`]);
 //!   2. then, asked *without opening the file* (Linux `/proc/locks`, see
-//!      [`crate::real::proc_locks`]), when another open — another process,
-//!      another `OsVolume`, a [`LiveFileGuard`](crate::real::LiveFileGuard) —
+//!      [`proc_locks`]), when another open — another process,
+//!      another `OsVolume`, a `LiveFileGuard` (`mailsim::real`) —
 //!      holds a lock that conflicts: any lock for an open that writes, an
 //!      exclusive lock for a reading open that denies (the holder is named
 //!      `"command (pid N)"`, or `"another process"`);
@@ -46,7 +46,7 @@
 //!   two opens that both write and deny only readers do.
 //! - **Foreign opens** ([`Volume::foreign_opens`]) are counted for a handle
 //!   that writes and holds a lock: it starts an
-//!   [`OpenWatch`](crate::real::OpenWatch) (inotify `IN_OPEN`) on the file,
+//!   [`OpenWatch`] (inotify `IN_OPEN`) on the file,
 //!   which counts every successful open of it by anyone from then on; the
 //!   volume subtracts the opens it made itself for the same owner and the
 //!   opens it made and then refused for a deny conflict. `last_by` names the
@@ -81,10 +81,23 @@ use super::{
     Owner, Volume, VolumePath,
 };
 use crate::error::{Error, Result};
-use crate::real::{
-    FileSnapshot, LockHolder, OpenWatch, ScaledClock, TEMP_PREFIX, cow, lock, proc_locks,
-};
 use crate::time::SimTime;
+
+mod clock;
+pub(crate) mod cow;
+pub(crate) mod files;
+pub mod lock;
+pub mod proc_fds;
+pub mod proc_locks;
+pub mod reflink;
+mod watch;
+
+pub use clock::ScaledClock;
+pub use cow::FileSnapshot;
+pub use files::{TEMP_PREFIX, remove_stale_temps};
+pub use proc_locks::LockHolder;
+pub use reflink::CloneOutcome;
+pub use watch::{FileEvents, OpenWatch};
 
 /// A volume named `name` whose folders and files are those of a real
 /// directory. Clones are handles to the same volume (same opens). `Send +
@@ -249,16 +262,14 @@ impl OsVolume {
     pub fn snapshot(&self, handle: Handle) -> Result<FileSnapshot> {
         let (file, path, real, _) = self.file_of(handle)?;
         let id = self.with_open(handle, |o| Ok(o.id))?;
-        let reflinks = *self
-            .reflinks
-            .get_or_init(|| crate::real::reflink::supported(&self.root));
+        let reflinks = *self.reflinks.get_or_init(|| reflink::supported(&self.root));
         if reflinks {
             let tmp = real.with_file_name(format!("{}-snapshot-{}", self.temp_name(), handle.0));
             // The clone opens the live file by name: the holder's own open.
             for o in self.state.lock().opens.values_mut().filter(|o| o.id == id) {
                 o.not_foreign += 1;
             }
-            if let crate::real::CloneOutcome::Cloned = crate::real::reflink::reflink(&real, &tmp)? {
+            if let CloneOutcome::Cloned = reflink::reflink(&real, &tmp)? {
                 let clone = File::open(&tmp).map_err(|e| self.os_error(&path, &tmp, e))?;
                 return FileSnapshot::reflinked(clone, tmp)
                     .map_err(|e| self.os_error(&path, &real, e));
@@ -538,7 +549,7 @@ impl OsVolume {
             self.with_open(handle, |o| {
                 let events = match o.watch.as_mut() {
                     Some(w) => w.events().map_err(io_at(&o.real))?,
-                    None => crate::real::FileEvents::default(),
+                    None => FileEvents::default(),
                 };
                 Ok((
                     Arc::clone(&o.file),
@@ -610,7 +621,7 @@ impl OsVolume {
 
     fn sync_parent(&self, real: &Path) -> Result<()> {
         let dir = real.parent().unwrap_or(&self.root);
-        crate::real::sync_dir(dir).map_err(io_at(dir))
+        files::sync_dir(dir).map_err(io_at(dir))
     }
 }
 
@@ -737,7 +748,7 @@ impl Volume for OsVolume {
         }
         let tmp = real.with_file_name(self.temp_name());
         let write = || -> io::Result<()> {
-            let f = crate::real::create_new_file(&tmp)?;
+            let f = files::create_new_file(&tmp)?;
             let mut buf = vec![0; 1 << 20];
             let mut at = 0;
             while at < len {
@@ -964,7 +975,7 @@ impl Volume for OsVolume {
         let end = offset.saturating_add(len).min(file_len);
         let start = offset.min(end);
         let mut buf = vec![0; usize::try_from(end - start).unwrap_or(usize::MAX)];
-        let n = crate::real::read_full_at(&file, &mut buf, start)
+        let n = files::read_full_at(&file, &mut buf, start)
             .map_err(|e| self.os_error(&path, &real, e))?;
         buf.truncate(n);
         Ok(Chunk::from_bytes(start, &buf))
@@ -1034,7 +1045,7 @@ impl Volume for OsVolume {
         if !access.reads() {
             return Err(Error::BadHandle);
         }
-        let bytes = crate::real::read_all_at(&file).map_err(|e| self.os_error(&path, &real, e))?;
+        let bytes = files::read_all_at(&file).map_err(|e| self.os_error(&path, &real, e))?;
         Ok(Content::from_bytes(&bytes))
     }
 
@@ -1331,8 +1342,11 @@ mod tests {
         }
         let owner = Owner::new("Mail");
         let fresh = |v: &OsVolume, p: &VolumePath| {
-            v.put_file(p, Content::from_bytes(&[1u8; 3 * super::super::PAGE_BYTES]))
-                .unwrap();
+            v.put_file(
+                p,
+                Content::from_bytes(&[1u8; 3 * crate::volume::PAGE_BYTES]),
+            )
+            .unwrap();
             v.open(p, &owner, Access::ReadWrite, Deny::WRITE).unwrap()
         };
         let (dir, v, p) = setup();
@@ -1341,7 +1355,7 @@ mod tests {
         for i in 0..50u8 {
             v.write_at(h, u64::from(i) * 7, &[i; 9]).unwrap();
             v.write_synced(h, 4096, &[i; 100]).unwrap();
-            v.set_len(h, 3 * super::super::PAGE_BYTES as u64 + u64::from(i))
+            v.set_len(h, 3 * crate::volume::PAGE_BYTES as u64 + u64::from(i))
                 .unwrap();
         }
         // Opens and reads by others are not tampering.

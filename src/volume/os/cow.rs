@@ -93,7 +93,7 @@ impl Registry {
                 let at = page * PAGE_BYTES as u64;
                 let n = (snap.len - at).min(PAGE_BYTES as u64) as usize;
                 let mut buf = vec![0; n];
-                let got = super::read_full_at(file, &mut buf, at)?;
+                let got = super::files::read_full_at(file, &mut buf, at)?;
                 buf.truncate(got);
                 snap.saved.insert(page, buf.into_boxed_slice());
             }
@@ -130,7 +130,7 @@ impl Registry {
         }
         let n = (end - offset) as usize;
         let buf = &mut buf[..n];
-        let got = super::read_full_at(file, buf, offset)?;
+        let got = super::files::read_full_at(file, buf, offset)?;
         buf[got..].fill(0);
 
         let g = self.inner.lock();
@@ -209,7 +209,7 @@ impl FileSnapshot {
             How::CopyBeforeWrite { id, file, registry } => {
                 registry.read(*id, self.len, file, offset, buf)
             }
-            How::Reflink { file, .. } => super::read_full_at(file, buf, offset),
+            How::Reflink { file, .. } => super::files::read_full_at(file, buf, offset),
         }
     }
 

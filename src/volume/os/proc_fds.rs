@@ -134,7 +134,7 @@ mod imp {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use crate::real::OpenWatch;
+    use crate::volume::os::OpenWatch;
 
     #[test]
     fn finds_a_process_holding_the_file_without_opening_it() {

@@ -19,7 +19,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::rotation::sync_dir;
+use super::files::sync_dir;
 use crate::error::{Error, Result};
 
 /// What [`reflink`] did.
@@ -133,7 +133,7 @@ pub fn supported(dir: &Path) -> bool {
         ".mailsim-tmp-clone-probe-{}-{n}-copy",
         std::process::id()
     ));
-    let written = super::create_new_file(&src)
+    let written = super::files::create_new_file(&src)
         .and_then(|mut f| std::io::Write::write_all(&mut f, &[0u8; 4096]));
     if written.is_err() {
         let _ = std::fs::remove_file(&src);

@@ -32,7 +32,7 @@
 //! empty list, after checking that the path exists. Lock-aware readers then
 //! rely on [`super::lock::try_lock_shared`] after opening, at the cost that
 //! their open is visible to the holder (there is no inotify there either, so
-//! the holder cannot see it: see `real::watch`).
+//! the holder cannot see it: see `OpenWatch`).
 
 use std::fmt;
 use std::io;
@@ -184,7 +184,7 @@ mod imp {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use crate::real::lock;
+    use crate::volume::os::lock;
     use std::fs::File;
 
     #[test]

@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(w.opens().unwrap(), 0);
         // Not opens: stat, the holder's own descriptor, another file.
         std::fs::metadata(&p).unwrap();
-        crate::real::proc_locks::holder(&p).unwrap();
+        crate::volume::os::proc_locks::holder(&p).unwrap();
         let _ = std::io::Read::read(&mut &held, &mut [0; 4]).unwrap();
         drop(File::open(&other).unwrap());
         assert_eq!(w.opens().unwrap(), 0);
