@@ -247,6 +247,7 @@ mod oracle;
 pub mod policy;
 pub mod real;
 pub mod report;
+mod scenario;
 pub mod server;
 pub mod sim;
 #[cfg(feature = "proptest")]

@@ -52,4 +52,3 @@ pub use guard::LiveFileGuard;
 pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck};
 
 pub(crate) use crate::volume::os::files::create_new_file;
-pub(crate) use runner::run;

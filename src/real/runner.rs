@@ -29,9 +29,9 @@ use crate::report::{
     Actor, ArchivedFile, Event, EventKind, Metrics, Outcome, Report, RequestKind, Timeline,
     Unavailable, Verdict,
 };
+use crate::scenario::traffic::{self, NIGHT_BEGINS, during};
+use crate::scenario::{BACKUP_DRIVE, Options, SERVER_HD, Scenario, mail_data_path};
 use crate::server::{Commit, ConflictBehavior, MailServer, ServerState};
-use crate::sim::traffic::{self, NIGHT_BEGINS, during};
-use crate::sim::{BACKUP_DRIVE, Options, SERVER_HD, mail_data_path};
 use crate::time::SimTime;
 use crate::volume::{Chunk, Content, OsVolume, PAGE_BYTES, SimVolume, Volume, VolumePath};
 
@@ -153,8 +153,24 @@ enum ToServer {
     Finish,
 }
 
+impl Scenario {
+    /// Runs the scenario for real under `dir`: the preset's volumes as
+    /// directories (`dir/Server HD`, `dir/Backup Drive`), the server holding
+    /// the real data file under an exclusive lock, the backup reading it, on
+    /// threads, with a scaled wall clock and a watchdog. `dir` is created if
+    /// missing; one that holds anything but an earlier real run is refused.
+    ///
+    /// Outcomes decided by policy match [`run`](Scenario::run); where real
+    /// thread timing decides (whether a tolerated write tears a copy) they
+    /// may differ.
+    pub fn run_real(&self, dir: impl AsRef<std::path::Path>) -> Result<Report> {
+        self.validate()?;
+        run(&self.opts, dir.as_ref(), Chooser::random(self.opts.seed))
+    }
+}
+
 /// Runs `opts` on real files under `dir`.
-pub(crate) fn run(opts: &Options, dir: &Path, mut chooser: Chooser) -> Result<Report> {
+fn run(opts: &Options, dir: &Path, mut chooser: Chooser) -> Result<Report> {
     let (hd_dir, drive_dir) = prepare(dir)?;
     let start = during(0, NIGHT_BEGINS).min(during(0, opts.traffic.start));
     let clock = ScaledClock::new(start, opts.real_scale);
@@ -369,7 +385,7 @@ fn prepare(dir: &Path) -> Result<(PathBuf, PathBuf)> {
             )
         })
         .map_err(io(&marker))?;
-    let (proto_hd, proto_drive) = crate::sim::prototype_volumes();
+    let (proto_hd, proto_drive) = crate::scenario::prototype_volumes();
     for (proto, d) in [(&proto_hd, &hd_dir), (&proto_drive, &drive_dir)] {
         std::fs::create_dir(d).map_err(io(d))?;
         write_volume(proto, d)?;
@@ -416,7 +432,7 @@ fn write_volume(v: &SimVolume, dir: &Path) -> Result<()> {
             path: real.clone(),
             source,
         };
-        if path.name() == crate::sim::MAIL_DATA {
+        if path.name() == crate::datafile::MAIL_DATA {
             // Reserve the data file's blocks up front, as a server would.
             super::lock::allocate(&file, bytes.len() as u64).map_err(io)?;
         }

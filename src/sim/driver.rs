@@ -2,10 +2,6 @@
 
 use std::time::Duration;
 
-use super::Fault;
-use super::Options;
-use super::preset::{self, mail_data_path};
-use super::traffic::{self, NIGHT_BEGINS, during};
 use crate::backup::{BackupClient, BackupEnv, BackupItem, Step};
 use crate::chooser::Chooser;
 use crate::datafile::{self, RecordFlags};
@@ -16,6 +12,9 @@ use crate::report::{
     Actor, ArchivedFile, EventKind, Metrics, Outcome, Report, RequestKind, Timeline, Unavailable,
     Verdict,
 };
+use crate::scenario::preset::{self, mail_data_path};
+use crate::scenario::traffic::{self, NIGHT_BEGINS, during};
+use crate::scenario::{Fault, Options};
 use crate::server::{Commit, ConflictBehavior, MailServer, ServerState};
 use crate::time::SimTime;
 use crate::volume::{Chunk, Content, Owner, SimFaults, SimVolume, Volume, VolumePath};

@@ -56,7 +56,6 @@ use crate::policy::{
     CopyOnWrite, ExcludeAny, ExcludeFile, ExcludeFolder, ExcludeGlob, ExcludeNothing,
     ExclusionPolicy, FreezeThaw, LiveRead, OnlineCopy, ScheduledCopy, SnapshotPolicy, StopServer,
 };
-use crate::report::Report;
 use crate::server::ConflictBehavior;
 use crate::time::TimeOfDay;
 
@@ -77,16 +76,6 @@ pub struct ScenarioFile {
     pub scenario: Scenario,
     /// The choice record to replay, if the file has one.
     pub choices: Option<Choices>,
-}
-
-impl ScenarioFile {
-    /// Replays the saved night exactly, or runs the scenario from its seed.
-    pub fn run(&self) -> Result<Report> {
-        match &self.choices {
-            Some(c) => self.scenario.replay(c),
-            None => self.scenario.run(),
-        }
-    }
 }
 
 /// Seconds, to the microsecond: exact through a write and a read. A
