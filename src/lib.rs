@@ -243,6 +243,7 @@ pub mod demo;
 mod error;
 pub mod event;
 pub mod invariants;
+mod night;
 mod oracle;
 pub mod policy;
 pub mod real;
