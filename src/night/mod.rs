@@ -353,11 +353,6 @@ impl<'o, V: NightVolume> Night<'o, V> {
         self.chooser.choose(n)
     }
 
-    /// The time of the last move applied.
-    pub(crate) fn now(&self) -> SimTime {
-        self.now
-    }
-
     fn set_now(&self, t: SimTime) {
         self.hd.set_now(t);
         self.drive.set_now(t);
@@ -634,7 +629,7 @@ impl<'o, V: NightVolume> Night<'o, V> {
         let limit = 3 + self.opts.faults.len();
         let now = self.now;
         let tonight = self.tonight();
-        if tonight.visits >= limit || !self.outage.is_some_and(|o| !o.planned) {
+        if tonight.visits >= limit || self.outage.is_none_or(|o| o.planned) {
             return false;
         }
         let tonight = self.tonight();
