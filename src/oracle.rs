@@ -33,6 +33,10 @@ pub(crate) struct Oracle {
     /// are numbered in order; two states may share a generation (the file
     /// as a crash left it, and as the restart recovered it).
     generations: Vec<u64>,
+    /// Pages are known by [`page_fingerprint`] of their bytes, not by their
+    /// stamps: contents read from disk carry no stamps that mean anything
+    /// across reads.
+    by_bytes: bool,
 }
 
 /// One page's history: its first (fingerprint, first state) entry inline,
@@ -153,6 +157,33 @@ impl Oracle {
                 g.push(generation);
                 g
             },
+            by_bytes: false,
+        }
+    }
+
+    /// An oracle that knows `image` as the state of `generation`, its pages
+    /// known by their bytes ([`page_fingerprint`]): for files on disk.
+    pub(crate) fn by_bytes(image: &Content, generation: u64) -> Oracle {
+        let mut o = Oracle::from_fingerprints(
+            image.len_bytes(),
+            (0..image.page_count()).map(|p| fingerprint_of(image, p)),
+            generation,
+        );
+        o.by_bytes = true;
+        o
+    }
+
+    /// Whether pages are known by their bytes (see [`Oracle::by_bytes`]).
+    pub(crate) fn knows_bytes(&self) -> bool {
+        self.by_bytes
+    }
+
+    /// Page `p` of `c` as this oracle knows pages.
+    fn id_of(&self, c: &Content, p: usize) -> u64 {
+        if self.by_bytes {
+            fingerprint_of(c, p)
+        } else {
+            c.page_stamp(p).expect("in range")
         }
     }
 
@@ -191,11 +222,10 @@ impl Oracle {
     /// Records a state in which any page may have changed (after a crash,
     /// or a recovery): every page of `image`, by stamp.
     pub(crate) fn commit_all(&mut self, image: &Content, generation: u64) {
-        self.commit_pages(
-            generation,
-            image.len_bytes(),
-            (0..image.page_count()).map(|p| (p, image.page_stamp(p).expect("in range"))),
-        );
+        let ids: Vec<(usize, u64)> = (0..image.page_count())
+            .map(|p| (p, self.id_of(image, p)))
+            .collect();
+        self.commit_pages(generation, image.len_bytes(), ids);
     }
 
     /// Records the state after a commit that wrote `touched` byte ranges of
@@ -207,12 +237,10 @@ impl Oracle {
         _at: SimTime,
         touched: &[Range<u64>],
     ) {
-        let pages = touched_pages(touched, image.page_count());
-        self.commit_pages(
-            generation,
-            image.len_bytes(),
-            pages.map(|p| (p, image.page_stamp(p).expect("in range"))),
-        );
+        let ids: Vec<(usize, u64)> = touched_pages(touched, image.page_count())
+            .map(|p| (p, self.id_of(image, p)))
+            .collect();
+        self.commit_pages(generation, image.len_bytes(), ids);
     }
 
     /// The generation of the state a copy of `len` bytes with page
@@ -253,7 +281,7 @@ impl Oracle {
     pub(crate) fn judge(&self, copy: &Content) -> Option<u64> {
         self.judge_fingerprints(
             copy.len_bytes(),
-            (0..copy.page_count()).map(|p| copy.page_stamp(p).expect("in range")),
+            (0..copy.page_count()).map(|p| self.id_of(copy, p)),
         )
     }
 
@@ -268,9 +296,19 @@ impl Oracle {
 
     /// Whether `copy` starts with a header page Mail Data once had.
     pub(crate) fn recognizes(&self, copy: &Content) -> bool {
-        copy.page_stamp(0)
-            .is_some_and(|s| self.recognizes_fingerprint(s))
+        copy.page_count() > 0 && self.recognizes_fingerprint(self.id_of(copy, 0))
     }
+}
+
+/// [`page_fingerprint`] of page `p` of `c` (its bytes, the last page
+/// zero-padded).
+fn fingerprint_of(c: &Content, p: usize) -> u64 {
+    let start = (p * PAGE_BYTES) as u64;
+    let len = c.len_bytes().saturating_sub(start).min(PAGE_BYTES as u64) as usize;
+    let mut buf = [0u8; PAGE_BYTES];
+    let read = crate::datafile::ReadAt::read_at(c, start, &mut buf[..len]);
+    debug_assert!(read, "page {p} is inside the contents");
+    page_fingerprint(&buf[..len])
 }
 
 /// Page indices covered by byte ranges, below `page_count`.

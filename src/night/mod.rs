@@ -110,6 +110,37 @@ impl NightVolume for SimVolume {
     }
 }
 
+impl NightVolume for crate::volume::os::faulty::FaultyVolume {
+    /// The real runner's clock is the night's: never behind its moves.
+    fn set_now(&self, t: SimTime) {
+        self.inner().clock().skip_to(t);
+    }
+
+    fn contents(&self, path: &VolumePath) -> Result<Content> {
+        self.inner().contents(path)
+    }
+
+    fn close_all_of(&self, owner: &Owner) {
+        crate::volume::os::faulty::FaultyVolume::close_all_of(self, owner);
+    }
+
+    fn foreign_open_events(&self) -> u64 {
+        crate::volume::os::faulty::FaultyVolume::foreign_open_events(self)
+    }
+
+    fn capacity_bytes(&self) -> u64 {
+        crate::volume::os::faulty::FaultyVolume::capacity_bytes(self)
+    }
+
+    fn set_capacity(&self, capacity_bytes: u64) {
+        crate::volume::os::faulty::FaultyVolume::set_capacity(self, capacity_bytes);
+    }
+
+    fn arm(&self, faults: &[SimFaults]) {
+        crate::volume::os::faulty::FaultyVolume::arm(self, faults);
+    }
+}
+
 /// A move of the night: who acts next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Move {
@@ -281,7 +312,14 @@ impl<'o, V: NightVolume> Night<'o, V> {
         hd.set_now(start);
         drive.set_now(start);
         let server = MailServer::start(&hd, live.clone())?;
-        let oracle = Oracle::new(&server.image(&hd)?, server.generation(), start);
+        // Shared contents carry stamps; files read from disk are known by
+        // their bytes.
+        let image = server.image(&hd)?;
+        let oracle = if hd.shares_images() {
+            Oracle::new(&image, server.generation(), start)
+        } else {
+            Oracle::by_bytes(&image, server.generation())
+        };
         let faults = Faults::of(&opts.faults);
         for (v, capacity, armed) in [
             (&hd, faults.hd_capacity, &faults.hd),
@@ -337,20 +375,31 @@ impl<'o, V: NightVolume> Night<'o, V> {
         });
     }
 
-    /// The moves scheduled, in no particular order.
-    pub(crate) fn agenda(&self) -> &[Scheduled] {
-        &self.queue
+    /// Takes the earliest move off the agenda, in the order of the night's
+    /// clock: simultaneous moves (listed in the order they were scheduled)
+    /// are ordered by the chooser, a choice like any other. How the
+    /// simulator and the real runner pick; the explorer picks otherwise.
+    pub(crate) fn take_earliest(&mut self) -> Option<Scheduled> {
+        let q = &self.queue;
+        let first = (0..q.len()).min_by_key(|&i| (q[i].at, q[i].seq))?;
+        let t = q[first].at;
+        let ties = q.iter().filter(|e| e.at == t).count();
+        let i = if ties == 1 {
+            first
+        } else {
+            let mut tied: Vec<usize> = (0..q.len()).filter(|&i| q[i].at == t).collect();
+            tied.sort_unstable_by_key(|&i| q[i].seq);
+            tied[self.chooser.choose(ties as u32) as usize]
+        };
+        Some(self.queue.swap_remove(i))
     }
 
-    /// Takes the move at `index` of [`Night::agenda`] off the agenda.
-    pub(crate) fn take(&mut self, index: usize) -> Scheduled {
-        self.queue.swap_remove(index)
-    }
-
-    /// A choice among `n` options, through the night's chooser (a driver's
-    /// tie-break, recorded like every other choice).
-    pub(crate) fn choose(&mut self, n: u32) -> u32 {
-        self.chooser.choose(n)
+    /// The outage episode of a server hung in reaction to a foreign access,
+    /// while it lasts.
+    pub(crate) fn hung_episode(&self) -> Option<u64> {
+        self.outage
+            .filter(|o| o.why == Unavailable::Hung && !o.planned)
+            .map(|o| o.episode)
     }
 
     fn set_now(&self, t: SimTime) {

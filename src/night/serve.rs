@@ -9,7 +9,7 @@ use crate::event::{Actor, EventKind, RequestKind, Unavailable};
 use crate::scenario::traffic;
 use crate::server::{Commit, ConflictBehavior, MailServer, ServerState};
 use crate::time::SimTime;
-use crate::volume::Owner;
+use crate::volume::{Owner, PAGE_BYTES};
 
 impl<V: NightVolume> Night<'_, V> {
     pub(super) fn conflict(&mut self, t: SimTime, by: String) -> Result<ConflictBehavior> {
@@ -153,8 +153,7 @@ impl<V: NightVolume> Night<'_, V> {
                 Ok(c) => c,
                 Err(e) => return self.server_fault(t, e),
             };
-            self.oracle
-                .commit(&self.server.image(&self.hd)?, c.generation, t, &c.touched);
+            self.tell_oracle(t, &c)?;
             let live = self.live.clone();
             self.log.push(
                 t,
@@ -244,9 +243,31 @@ impl<V: NightVolume> Night<'_, V> {
         Ok(())
     }
 
+    /// Tells the oracle the state after a commit: the pages it touched, by
+    /// stamp where the volume hands out its shared contents, else by the
+    /// bytes read back through the server's own handle (the holder's view,
+    /// no read a fault counts).
+    fn tell_oracle(&mut self, t: SimTime, c: &Commit) -> Result<()> {
+        if !self.oracle.knows_bytes() {
+            let image = self.server.image(&self.hd)?;
+            self.oracle.commit(&image, c.generation, t, &c.touched);
+            return Ok(());
+        }
+        let h = self.server.handle().ok_or(Error::BadHandle)?;
+        let len = self.hd.len_of(h)?;
+        let page = PAGE_BYTES as u64;
+        let pages = len.div_ceil(page) as usize;
+        let mut changed = Vec::new();
+        for p in crate::oracle::touched_pages(&c.touched, pages) {
+            let chunk = self.hd.image_at(h, p as u64 * page, page)?;
+            changed.push((p, crate::oracle::page_fingerprint(&chunk.to_vec())));
+        }
+        self.oracle.commit_pages(c.generation, len, changed);
+        Ok(())
+    }
+
     pub(super) fn record(&mut self, t: SimTime, kind: RequestKind, c: &Commit) -> Result<()> {
-        self.oracle
-            .commit(&self.server.image(&self.hd)?, c.generation, t, &c.touched);
+        self.tell_oracle(t, c)?;
         let message_id = c.message_id.unwrap_or(0);
         let generation = c.generation;
         let ev = match kind {

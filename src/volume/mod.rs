@@ -315,6 +315,16 @@ pub trait Volume: Send + Sync + fmt::Debug {
     /// The whole current image of an open file, as the holder sees it.
     fn image(&self, handle: Handle) -> Result<Content>;
 
+    /// `len` bytes at `offset` of [`Volume::image`] (fewer at the end): the
+    /// holder's view of a piece of its file, read without making the whole
+    /// image. Like `image`, it is the holder looking at its own file, not a
+    /// read of the file's contents by anyone else: a fault-injecting volume
+    /// does not count it among the reads it fails. The default reads the
+    /// piece with [`Volume::read_at`].
+    fn image_at(&self, handle: Handle, offset: u64, len: u64) -> Result<Chunk> {
+        self.read_at(handle, offset, len)
+    }
+
     /// Whether [`Volume::image`] hands out the file's own shared contents
     /// (in O(1), the very same [`Content`] until the file is written), as a
     /// simulated volume does, rather than reading the file afresh. A server

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// come from the window, not from a system call each.
 const WINDOW_BYTES: u64 = 256 << 10;
 
-/// Reads an open file through its handle ([`Volume::read_at`]: no new open,
+/// Reads an open file through its handle ([`Volume::image_at`]: no new open,
 /// so no foreign access) as [`ReadAt`], at most [`WINDOW_BYTES`] held at a
 /// time. The file's length is taken once, when the reader is made. The
 /// first error of the volume is kept ([`HandleReader::take_error`]), so
@@ -45,7 +45,7 @@ impl<'a> HandleReader<'a> {
     }
 
     fn read_direct(&self, offset: u64, buf: &mut [u8]) -> bool {
-        match self.volume.read_at(self.handle, offset, buf.len() as u64) {
+        match self.volume.image_at(self.handle, offset, buf.len() as u64) {
             Ok(chunk) => chunk.len_bytes() == buf.len() as u64 && chunk.copy_to(buf),
             Err(e) => {
                 self.error.borrow_mut().get_or_insert(e);
@@ -73,7 +73,7 @@ impl ReadAt for HandleReader<'_> {
         let inside = offset >= *start && end <= *start + bytes.len() as u64;
         if !inside {
             let len = WINDOW_BYTES.min(self.len - offset);
-            match self.volume.read_at(self.handle, offset, len) {
+            match self.volume.image_at(self.handle, offset, len) {
                 Ok(chunk) => {
                     bytes.resize(chunk.len_bytes() as usize, 0);
                     if !chunk.copy_to(bytes) {

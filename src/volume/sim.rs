@@ -792,6 +792,12 @@ impl Volume for SimVolume {
         true
     }
 
+    /// A piece of the image, uncounted by the faults (as `image` is).
+    fn image_at(&self, handle: Handle, offset: u64, len: u64) -> Result<Chunk> {
+        let content = self.image(handle)?;
+        Ok(Chunk::of(&content, offset, len))
+    }
+
     fn image(&self, handle: Handle) -> Result<Content> {
         let s = self.state.lock();
         let o = &s.opens[s.open_index(handle)?];

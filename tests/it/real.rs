@@ -224,3 +224,98 @@ fn a_server_on_disk_restarts_from_what_the_file_holds_now() {
     assert!(server.offset_of(1).is_none());
     server.stop(&hd).unwrap();
 }
+
+/// Every fault kind, under shutdown, hang and tolerate: `run_real` gives
+/// the outcome `run` gives (`Crashed` where it says `Crashed`), and the
+/// fault fires on disk as in the simulation — the same timeline of the
+/// night's events, the reports equal but for what only a real run can
+/// differ in.
+#[test]
+fn run_real_honours_every_fault_as_run_does() {
+    use mailsim::report::EventKind;
+    use mailsim::sim::{BACKUP_DRIVE, Fault, SERVER_HD, UnsyncedWrites};
+    let faults: Vec<(&str, Scenario)> = {
+        let kb = || Scenario::kb98097().seed(5).real_scale(SCALE);
+        let crash = |unsynced| Fault::ServerCrash {
+            at_sync: 300,
+            unsynced,
+        };
+        vec![
+            (
+                "read error",
+                kb().fault(Fault::ReadError {
+                    volume: SERVER_HD.into(),
+                    nth: 120,
+                }),
+            ),
+            ("write error", kb().fault(Fault::WriteError { nth: 250 })),
+            (
+                "disk full",
+                kb().fault(Fault::DiskFull {
+                    volume: SERVER_HD.into(),
+                    capacity_bytes: 25_300_000,
+                }),
+            ),
+            (
+                "disk full on the backup drive",
+                kb().snapshot(ScheduledCopy::default())
+                    .fault(Fault::DiskFull {
+                        volume: BACKUP_DRIVE.into(),
+                        capacity_bytes: 1_000_000,
+                    }),
+            ),
+            ("crash, kept", kb().fault(crash(UnsyncedWrites::Keep))),
+            ("crash, dropped", kb().fault(crash(UnsyncedWrites::Drop))),
+            ("crash, garbled", kb().fault(crash(UnsyncedWrites::Garble))),
+            (
+                "backup crash",
+                kb().fault(Fault::BackupCrash { at_step: 200 }),
+            ),
+            (
+                "control panel not loaded",
+                kb().snapshot(ScheduledCopy::default())
+                    .fault(Fault::ControlPanelNotLoaded { night: 1 }),
+            ),
+        ]
+    };
+    let fired = |r: &mailsim::Report| {
+        r.timeline().iter().any(|e| {
+            matches!(
+                e.kind,
+                EventKind::IoError { .. }
+                    | EventKind::Crashed { .. }
+                    | EventKind::BackupFailed { .. }
+                    | EventKind::SnapshotGaveUp { .. }
+                    | EventKind::CopyAsideMissed { .. }
+            )
+        })
+    };
+    for behavior in [
+        ConflictBehavior::Shutdown,
+        ConflictBehavior::Hang,
+        ConflictBehavior::Tolerate,
+    ] {
+        for (name, s) in &faults {
+            let s = s.clone().conflict_behavior(behavior);
+            let sim = s.run().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let real = s
+                .run_real(dir.path())
+                .unwrap_or_else(|e| panic!("{name} / {behavior:?}: {e}"));
+            assert_eq!(real.outcome(), sim.outcome(), "{name} / {behavior:?}");
+            assert_eq!(real.metrics().messages_lost, 0, "{name} / {behavior:?}");
+            assert!(fired(&sim), "{name}: the fault fires in the simulation");
+            let kinds = |r: &mailsim::Report| {
+                r.timeline()
+                    .iter()
+                    .map(|e| std::mem::discriminant(&e.kind))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                kinds(&real),
+                kinds(&sim),
+                "{name} / {behavior:?}: the same night"
+            );
+        }
+    }
+}

@@ -85,6 +85,7 @@ use crate::time::SimTime;
 
 mod clock;
 pub(crate) mod cow;
+pub(crate) mod faulty;
 pub(crate) mod files;
 pub mod lock;
 pub mod proc_fds;
@@ -280,11 +281,58 @@ impl OsVolume {
             .map_err(|e| self.os_error(&path, &real, e))
     }
 
+    /// Closes every open of `owner`, as when its process dies: its locks
+    /// released, its watches ended.
+    pub fn close_all_of(&self, owner: &Owner) {
+        let gone: Vec<Open> = {
+            let mut s = self.state.lock();
+            let handles: Vec<u64> = s
+                .opens
+                .iter()
+                .filter(|(_, o)| o.owner == *owner)
+                .map(|(h, _)| *h)
+                .collect();
+            handles.iter().filter_map(|h| s.opens.remove(h)).collect()
+        };
+        for o in gone {
+            if o.lock.is_some() {
+                let _ = lock::unlock(&o.file);
+            }
+        }
+    }
+
+    /// The whole current contents of a file, read through an open this
+    /// volume already has of it when there is one (no new open: no holder's
+    /// watch sees it), else through a fresh read-only open (nobody here
+    /// holds it).
+    pub fn contents(&self, path: &VolumePath) -> Result<Content> {
+        let (real, meta) = self.existing_file(path)?;
+        let id = file_id(&meta, &real);
+        let held = {
+            let s = self.state.lock();
+            s.opens
+                .values()
+                .find(|o| o.id == id && o.access.reads())
+                .map(|o| Arc::clone(&o.file))
+        };
+        let bytes = match held {
+            Some(file) => files::read_all_at(&file),
+            None => File::open(&real).and_then(|f| files::read_all_at(&f)),
+        }
+        .map_err(|e| self.os_error(path, &real, e))?;
+        Ok(Content::from_bytes(&bytes))
+    }
+
     /// This volume, reporting modification times through `clock` (the real
     /// runner's scaled clock).
     pub fn with_clock(mut self, clock: ScaledClock) -> OsVolume {
         self.clock = clock;
         self
+    }
+
+    /// The clock modification times are read through.
+    pub fn clock(&self) -> &ScaledClock {
+        &self.clock
     }
 
     /// The directory the volume maps to, canonical (symlinks resolved).
