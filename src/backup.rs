@@ -312,6 +312,51 @@ impl BackupClient {
         }
     }
 
+    /// A digest of where the backup is (its file, its phase, its copy so
+    /// far, its backup set), for the explorer's fingerprint of a state:
+    /// contents by their bytes, handles by what they are, not their numbers.
+    pub(crate) fn digest(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        self.cursor.hash(h);
+        self.plan.len().hash(h);
+        match &self.phase {
+            Phase::Idle => 0u8.hash(h),
+            Phase::NextFile => 1u8.hash(h),
+            Phase::Preparing { since, answers } => (2u8, since.as_micros(), answers).hash(h),
+            Phase::Waiting { since, attempt } => (3u8, since.as_micros(), attempt).hash(h),
+            Phase::Reading {
+                source,
+                pos,
+                len,
+                taken_at,
+                copy,
+                streamed,
+            } => {
+                (4u8, pos, len, taken_at.as_micros(), streamed).hash(h);
+                match source {
+                    Source::File(vi, _) => (0u8, vi).hash(h),
+                    Source::Image(c) => (1u8, content_digest(c)).hash(h),
+                }
+                copy.digest().hash(h);
+            }
+            Phase::Done => 5u8.hash(h),
+        }
+        let s = self.stats;
+        (
+            s.files_archived,
+            s.bytes_archived,
+            s.files_excluded,
+            s.files_skipped_busy,
+            s.files_skipped_snapshot,
+            s.files_failed,
+        )
+            .hash(h);
+        for item in &self.set {
+            (item.path.to_string(), item.taken_at.as_micros()).hash(h);
+            content_digest(&item.content).hash(h);
+        }
+    }
+
     /// Counts so far.
     pub fn stats(&self) -> BackupStats {
         self.stats
@@ -745,6 +790,13 @@ impl BackupClient {
             }
         }
     }
+}
+
+/// A digest of contents by their bytes.
+pub(crate) fn content_digest(c: &Content) -> u64 {
+    let mut b = CopyBuilder::default();
+    b.push(&Chunk::of(c, 0, c.len_bytes()));
+    b.digest() ^ c.len_bytes()
 }
 
 /// What the open-file policy says about a file.

@@ -173,6 +173,15 @@ impl Oracle {
         o
     }
 
+    /// A digest of the states it knows, for the explorer's fingerprint:
+    /// their generations and lengths (with a scripted night's requests the
+    /// states follow from the commits made).
+    pub(crate) fn digest(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        self.generations.hash(h);
+        self.lens.hash(h);
+    }
+
     /// Whether pages are known by their bytes (see [`Oracle::by_bytes`]).
     pub(crate) fn knows_bytes(&self) -> bool {
         self.by_bytes

@@ -184,6 +184,20 @@ impl MailServer {
         Ok(index)
     }
 
+    /// A digest of the server's state (its state, its header, whether it
+    /// holds its file, its index's size), for the explorer's fingerprint.
+    pub(crate) fn digest(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        (
+            self.state,
+            self.header,
+            self.handle.is_some(),
+            self.records.len(),
+            self.live.len(),
+        )
+            .hash(h);
+    }
+
     /// The data file's path.
     pub fn path(&self) -> &VolumePath {
         &self.path

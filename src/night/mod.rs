@@ -29,6 +29,7 @@
 //! and the scenario's configuration (`scenario`).
 
 mod control;
+mod fingerprint;
 mod judge;
 mod serve;
 
@@ -300,6 +301,9 @@ pub(crate) struct Night<'o, V> {
     outcome: Outcome,
     archive: Vec<ArchivedFile>,
     tonight: Option<Tonight>,
+    /// Requests that arrive in this order, one after the other, instead of
+    /// the traffic drawn from the chooser (the explorer's night).
+    script: Option<std::collections::VecDeque<Pending>>,
 }
 
 impl<'o, V: NightVolume> Night<'o, V> {
@@ -363,7 +367,39 @@ impl<'o, V: NightVolume> Night<'o, V> {
             outcome: Outcome::Clean,
             archive: Vec::new(),
             tonight: None,
+            script: None,
         })
+    }
+
+    /// The same world, its traffic replaced by `requests` (kind and the
+    /// message a read or deletion is about), arriving one after the other
+    /// from the traffic's start: the explorer's night, whose requests
+    /// draw nothing from the chooser.
+    #[cfg_attr(not(feature = "proptest"), allow(dead_code))]
+    pub(crate) fn scripted(mut self, requests: Vec<(RequestKind, Option<u64>)>) -> Self {
+        self.script = Some(
+            requests
+                .into_iter()
+                .map(|(kind, target)| Pending {
+                    kind,
+                    payload_len: if kind == RequestKind::Deliver {
+                        4072
+                    } else {
+                        0
+                    },
+                    target,
+                })
+                .collect(),
+        );
+        self
+    }
+
+    /// The backup's reads in chunks of `chunk_bytes` (the explorer reads
+    /// page by page; a scenario's speed asks for 64 KiB at least).
+    #[cfg_attr(not(feature = "proptest"), allow(dead_code))]
+    pub(crate) fn with_chunk_bytes(mut self, chunk_bytes: u64) -> Self {
+        self.speed.chunk_bytes = chunk_bytes;
+        self
     }
 
     fn schedule(&mut self, at: SimTime, mv: Move) {
@@ -373,6 +409,31 @@ impl<'o, V: NightVolume> Night<'o, V> {
             seq: self.seq,
             mv,
         });
+    }
+
+    /// The moves scheduled, in no particular order.
+    #[cfg_attr(not(feature = "proptest"), allow(dead_code))]
+    pub(crate) fn agenda(&self) -> &[Scheduled] {
+        &self.queue
+    }
+
+    /// Takes the move at `index` of [`Night::agenda`] off the agenda.
+    #[cfg_attr(not(feature = "proptest"), allow(dead_code))]
+    pub(crate) fn take(&mut self, index: usize) -> Scheduled {
+        self.queue.swap_remove(index)
+    }
+
+    /// A choice among `n` options through the night's chooser, recorded
+    /// like every other (the explorer's pick of the next move).
+    #[cfg_attr(not(feature = "proptest"), allow(dead_code))]
+    pub(crate) fn choose(&mut self, n: u32) -> u32 {
+        self.chooser.choose(n)
+    }
+
+    /// The choices made so far, and how many options each had.
+    #[cfg_attr(not(feature = "proptest"), allow(dead_code))]
+    pub(crate) fn choices_so_far(&self) -> (&[u32], &[u32]) {
+        (self.chooser.record(), self.chooser.arities())
     }
 
     /// Takes the earliest move off the agenda, in the order of the night's
@@ -447,7 +508,9 @@ impl<'o, V: NightVolume> Night<'o, V> {
             );
         }
         let traffic_end = during(night, o.traffic.end).max(during(night, o.traffic.start));
-        if o.traffic.requests_per_hour > 0 {
+        if self.script.as_ref().is_some_and(|s| !s.is_empty()) {
+            self.schedule(during(night, o.traffic.start), Move::Traffic);
+        } else if self.script.is_none() && o.traffic.requests_per_hour > 0 {
             let first = during(night, o.traffic.start) + self.gap();
             if first <= traffic_end {
                 self.schedule(first, Move::Traffic);
@@ -534,6 +597,17 @@ impl<'o, V: NightVolume> Night<'o, V> {
 
     /// A request arrives; the next one is scheduled.
     fn traffic(&mut self, t: SimTime) -> Result<()> {
+        if let Some(script) = &mut self.script {
+            let next = script.pop_front();
+            let more = !script.is_empty();
+            if let Some(req) = next {
+                self.request(t, req)?;
+            }
+            if more {
+                self.schedule(t, Move::Traffic);
+            }
+            return Ok(());
+        }
         let kind = traffic::request_kind(&mut self.chooser);
         let payload_len = if kind == RequestKind::Deliver {
             self.payload_len()

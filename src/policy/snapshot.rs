@@ -212,6 +212,27 @@ pub trait SnapshotSession: Send + Debug {
         let _ = (server, finished);
         Ok(())
     }
+
+    /// A key for what this session keeps of its own, for the explorer
+    /// (`mailsim::testing::explore`): two sessions of the same policy with
+    /// the same key must behave the same from here on, whatever the world
+    /// asks of them. `None`, the default, says nothing can be told: the
+    /// explorer then never merges two states that differ only inside this
+    /// session, and its search is bounded by its `Bounds` alone. A session
+    /// that keeps nothing (or only what it was configured with) answers
+    /// `Some(0)`.
+    fn state_key(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A hash of `value`, for a session's [`SnapshotSession::state_key`]:
+/// stable within a process (SipHash with fixed keys).
+fn key_of(value: impl std::hash::Hash) -> Option<u64> {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    Some(h.finish())
 }
 
 /// No snapshot: the backup reads the live file — the KB's problem.
@@ -224,6 +245,10 @@ struct LiveReadSession;
 impl SnapshotSession for LiveReadSession {
     fn before_live_file(&mut self, _: &mut dyn ServerControl, _: &VolumePath) -> Result<Prepared> {
         Ok(Prepared::ReadLive)
+    }
+
+    fn state_key(&self) -> Option<u64> {
+        Some(0)
     }
 }
 
@@ -287,6 +312,10 @@ impl StopServerSession {
 }
 
 impl SnapshotSession for StopServerSession {
+    fn state_key(&self) -> Option<u64> {
+        key_of(self.stopped)
+    }
+
     fn before_live_file(
         &mut self,
         server: &mut dyn ServerControl,
@@ -410,6 +439,10 @@ struct ScheduledCopySession {
 }
 
 impl SnapshotSession for ScheduledCopySession {
+    fn state_key(&self) -> Option<u64> {
+        key_of((self.loaded, self.pausing))
+    }
+
     fn schedule(&self) -> Option<TimeOfDay> {
         Some(self.policy.at)
     }
@@ -531,6 +564,10 @@ pub struct CopyOnWrite;
 struct CopyOnWriteSession;
 
 impl SnapshotSession for CopyOnWriteSession {
+    fn state_key(&self) -> Option<u64> {
+        Some(0)
+    }
+
     fn before_live_file(
         &mut self,
         server: &mut dyn ServerControl,
@@ -703,6 +740,16 @@ impl FreezeThawSession {
 }
 
 impl SnapshotSession for FreezeThawSession {
+    fn state_key(&self) -> Option<u64> {
+        let stage = match self.stage {
+            FreezeStage::Idle => (0, 0),
+            FreezeStage::Freezing => (1, 0),
+            FreezeStage::Frozen { frozen_at } => (2, frozen_at.as_micros()),
+            FreezeStage::RetryWait => (3, 0),
+        };
+        key_of((stage, self.attempt))
+    }
+
     fn before_live_file(
         &mut self,
         server: &mut dyn ServerControl,
@@ -900,6 +947,19 @@ struct PartialCopy {
 }
 
 impl SnapshotSession for OnlineCopySession {
+    fn state_key(&self) -> Option<u64> {
+        let copy = self.copy.as_ref().map(|c| {
+            (
+                c.pos,
+                c.began.0,
+                c.began.1,
+                c.started.as_micros(),
+                c.builder.digest(),
+            )
+        });
+        key_of((self.restarts, copy))
+    }
+
     fn before_live_file(
         &mut self,
         server: &mut dyn ServerControl,

@@ -647,6 +647,25 @@ impl CopyBuilder {
         self.segments.push((from, to, base, content.clone()));
     }
 
+    /// A digest of what the copy holds so far: the pages it read and their
+    /// bytes (not the stamps, which mean nothing across runs).
+    pub(crate) fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (from, to, base, c) in &self.segments {
+            (from, to).hash(&mut h);
+            for page in *from..*to {
+                let at = ((page - base) * PAGE_BYTES) as u64;
+                let len = c.len_bytes().saturating_sub(at).min(PAGE_BYTES as u64) as usize;
+                let mut buf = [0u8; PAGE_BYTES];
+                if crate::datafile::ReadAt::read_at(c, at, &mut buf[..len]) {
+                    buf[..len].hash(&mut h);
+                }
+            }
+        }
+        h.finish()
+    }
+
     /// The copy, `len_bytes` long.
     ///
     /// A copy holds only the bytes it read. When the file grew after the

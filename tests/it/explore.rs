@@ -470,21 +470,33 @@ impl SnapshotPolicy for Mine {
     }
 }
 
+/// A policy of the user's own is explored through the night itself: one
+/// that does what live read does reaches what live read reaches; bounds out
+/// of range are refused, and the night needs a message besides the header.
 #[test]
-fn users_policies_and_bad_bounds_are_refused() {
-    let s = Scenario::kb98097().snapshot(Mine);
-    for r in [
-        explore(&s, Bounds::new(3, 3)).map(|_| ()),
-        replay_explored(&s, Bounds::new(3, 3), &Choices::default()).map(|_| ()),
-    ] {
-        match r {
-            Err(Error::InvalidScenario { field, reason }) => {
-                assert_eq!(field, "snapshot");
-                assert!(reason.contains("built-in"), "{reason}");
-            }
-            other => panic!("{other:?}"),
-        }
+fn users_policies_are_explored_through_the_night_and_bad_bounds_refused() {
+    for conflict in [ConflictBehavior::Tolerate, ConflictBehavior::Shutdown] {
+        let s = Scenario::kb98097().conflict_behavior(conflict);
+        let mine = explore(&s.clone().snapshot(Mine), Bounds::new(3, 3)).unwrap();
+        let live = explore(&s.snapshot(LiveRead), Bounds::new(3, 3)).unwrap();
+        assert!(mine.complete && live.complete);
+        assert_eq!(
+            mine.outcomes(),
+            live.outcomes(),
+            "{conflict:?}: {mine} / {live}"
+        );
     }
+    match explore(&Scenario::kb98097().snapshot(Mine), Bounds::new(3, 1)) {
+        Err(Error::InvalidScenario { field, .. }) => assert_eq!(field, "pages"),
+        other => panic!("{other:?}"),
+    }
+    let night = replay_explored(
+        &Scenario::kb98097().snapshot(Mine),
+        Bounds::new(3, 3),
+        &Choices::default(),
+    )
+    .unwrap();
+    assert!(night.report.is_some() && !night.narrate().is_empty());
     for (b, field) in [
         (Bounds::new(3, 0), "pages"),
         (Bounds::new(3, 70_000), "pages"),
