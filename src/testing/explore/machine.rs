@@ -11,11 +11,12 @@
 //! same server, backup client, policy session, oracle and judgement as a
 //! simulated night.
 //!
-//! Its moves: a request, the backup's next step and the policy's scheduled
-//! work may come in any order (time is what the moves make it: each moves
-//! the clock to when it was due, never back); once none is left, the hang
-//! check and the administrator come, in their order. Every choice — which
-//! enabled move, listed in that order, and every choice the night makes
+//! Its moves: a request may arrive at any moment — between any two of the
+//! other actors' moves — while the backup, the policy's schedule, the hang
+//! check and the administrator keep their own clocks, each acting when its
+//! move is the next due (a request is served just before the next clocked
+//! move, the latest it can: time is what the clocked moves make it). Every choice — which enabled
+//! move, the request listed first, and every choice the night makes
 //! inside a move (the KB's draw) — is a chooser's choice, so a path is a
 //! [`Choices`] record and replays through the same machine
 //! ([`Night`] with [`Chooser::replay`]).
@@ -83,28 +84,18 @@ fn script(bounds: Bounds) -> Vec<(RequestKind, Option<u64>)> {
         .collect()
 }
 
-/// The moves enabled now, by their index on the agenda: requests, the
-/// backup and the policy in any order (listed in that order), else the
-/// earliest of the rest.
+/// The moves enabled now, by their index on the agenda: a request may
+/// come at any moment (arrival times are what is explored), the other
+/// actors keep their own clocks — of the backup, the policy's schedule, the
+/// hang check and the administrator, the one due first (in the order
+/// scheduled, at a tie). Listed: the request first.
 fn enabled(night: &Night<'_, SimVolume>) -> Vec<usize> {
     let agenda = night.agenda();
-    let rank = |mv: Move| match mv {
-        Move::Traffic => 0,
-        Move::Backup => 1,
-        Move::Policy => 2,
-        Move::HangCheck(_) | Move::Admin => 3,
-    };
-    let mut free: Vec<usize> = (0..agenda.len())
-        .filter(|&i| rank(agenda[i].mv) < 3)
-        .collect();
-    if free.is_empty() {
-        return (0..agenda.len())
-            .min_by_key(|&i| (agenda[i].at, agenda[i].seq))
-            .into_iter()
-            .collect();
-    }
-    free.sort_by_key(|&i| (rank(agenda[i].mv), agenda[i].seq));
-    free
+    let request = (0..agenda.len()).find(|&i| agenda[i].mv == Move::Traffic);
+    let clocked = (0..agenda.len())
+        .filter(|&i| agenda[i].mv != Move::Traffic)
+        .min_by_key(|&i| (agenda[i].at, agenda[i].seq));
+    request.into_iter().chain(clocked).collect()
 }
 
 /// How a run along a path ended.
@@ -165,8 +156,15 @@ fn run(
             ));
         }
         let k = night.choose(moves.len() as u32) as usize;
+        // A request arrives just before the next clocked move: the latest
+        // it can, which is what a policy that watches the file's time
+        // (wait-for-idle) feels.
+        let at = match (moves.get(1), night.agenda()[moves[k]].mv) {
+            (Some(&clocked), Move::Traffic) => night.agenda()[clocked].at,
+            _ => night.agenda()[moves[k]].at,
+        };
         let next = night.take(moves[k]);
-        night.apply(next.at, next.mv)?;
+        night.apply(at, next.mv)?;
     }
 }
 
