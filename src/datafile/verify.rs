@@ -5,7 +5,7 @@
 //!
 //! What does not live here: the header's own checks
 //! ([`Header::decode`](super::Header::decode),
-//! [`read_header`](super::read_header)), and writing files.
+//! [`read_header`]), and writing files.
 
 use crc32fast::Hasher;
 
