@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use crate::datafile::ReadAt;
 
-/// Bytes per content page.
-pub const PAGE_BYTES: usize = 4096;
+/// Bytes per content page: the data file's page
+/// ([`datafile::PAGE_BYTES`](crate::datafile::PAGE_BYTES)), the one page
+/// size of the crate, as a `usize` for the page arithmetic of contents.
+pub const PAGE_BYTES: usize = crate::datafile::PAGE_BYTES as usize;
 
 /// One page of a file. Equal stamps mean equal bytes.
 pub(crate) struct Page {
