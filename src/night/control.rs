@@ -26,6 +26,21 @@ impl<V: NightVolume> Night<'_, V> {
         out
     }
 
+    /// Records a policy's failure in one of its hooks on the timeline,
+    /// naming the policy; the night goes on (a server it left paused or
+    /// stopped is what the invariants then find).
+    pub(super) fn policy_failed(&mut self, hook: &str, result: Result<()>) {
+        if let Err(e) = result {
+            let text = format!(
+                "the snapshot policy {:?} failed {hook}: {e}",
+                self.opts.snapshot.name()
+            );
+            let kind = EventKind::Note { text };
+            let actor = Actor::of_policy_step(&kind);
+            self.log.push(self.now, actor, kind, None);
+        }
+    }
+
     pub(super) fn volume_named(&self, name: &str) -> Option<&V> {
         [&self.hd, &self.drive]
             .into_iter()
@@ -50,18 +65,36 @@ impl<V: NightVolume> BackupEnv for Night<'_, V> {
         self.opts.snapshot.name().to_owned()
     }
 
+    /// A policy's error here is a recorded failure of the file, naming the
+    /// policy: the backup skips it as if the policy gave up (an I/O error is
+    /// the backup's to report, as for any file it cannot read).
     fn before_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<Prepared> {
         self.now = now;
         let path = path.clone();
-        self.with_session(|s, w| s.before_live_file(w, &path))
+        match self.with_session(|s, w| s.before_live_file(w, &path)) {
+            Err(e) if !matches!(e, Error::VolumeIo { .. } | Error::Io { .. }) => {
+                Ok(Prepared::GiveUp(crate::policy::Failure {
+                    reason: format!(
+                        "the snapshot policy {:?} failed: {e}",
+                        self.opts.snapshot.name()
+                    ),
+                    retryable: false,
+                }))
+            }
+            other => other,
+        }
     }
 
     fn after_live_file(&mut self, path: &VolumePath, now: SimTime) -> Result<()> {
         self.now = now;
         let path = path.clone();
-        self.with_session(|s, w| s.after_live_file(w, &path))
+        let done = self.with_session(|s, w| s.after_live_file(w, &path));
+        self.policy_failed("after the live file", done);
+        Ok(())
     }
 }
+
+impl<V: NightVolume> crate::policy::sealed::Sealed for Night<'_, V> {}
 
 impl<V: NightVolume> ServerControl for Night<'_, V> {
     fn now(&self) -> SimTime {

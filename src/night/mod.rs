@@ -573,8 +573,11 @@ impl<'o, V: NightVolume> Night<'o, V> {
             Move::Traffic => self.traffic(t)?,
             Move::Backup => self.backup_step(t)?,
             Move::Policy => {
-                if let Next::Again(d) = self.with_session(|s, w| s.on_schedule(w))? {
-                    self.schedule(t + d, Move::Policy);
+                match self.with_session(|s, w| s.on_schedule(w)) {
+                    Ok(Next::Again(d)) => self.schedule(t + d, Move::Policy),
+                    Ok(Next::Done) => {}
+                    // Its scheduled work ends for the night, recorded.
+                    Err(e) => self.policy_failed("at its scheduled work", Err(e)),
                 }
             }
             Move::Admin => self.admin(t)?,
@@ -657,7 +660,8 @@ impl<'o, V: NightVolume> Night<'o, V> {
         };
         self.tonight = Some(tonight);
         if let Some(finished) = stepped? {
-            self.with_session(|s, w| s.after_backup(w, finished))?;
+            let done = self.with_session(|s, w| s.after_backup(w, finished));
+            self.policy_failed("after the backup", done);
         }
         Ok(())
     }

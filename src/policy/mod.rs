@@ -15,6 +15,7 @@ mod snapshot;
 pub use exclusion::{
     ExcludeAny, ExcludeFile, ExcludeFolder, ExcludeGlob, ExcludeNothing, ExclusionPolicy,
 };
+pub(crate) use snapshot::sealed;
 pub use snapshot::{
     CopyOnWrite, Failure, FreezeThaw, LiveRead, Next, NightInfo, OnlineCopy, Prepared,
     ScheduledCopy, ServerControl, SnapshotPolicy, SnapshotSession, StopServer, WriterState,

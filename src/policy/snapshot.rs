@@ -134,7 +134,37 @@ pub enum Prepared {
 }
 
 /// The writer interface: what a snapshot policy may ask of the mail server.
-pub trait ServerControl {
+///
+/// # The contract
+///
+/// - **Implemented by mailsim only** (the trait is sealed): every driver of
+///   the night — the simulator, the real runner, the explorer — hands its
+///   sessions the same implementation, the night's own, so a policy
+///   behaves alike in all three.
+/// - **Idempotent**: [`stop`](ServerControl::stop) of a server that is not
+///   serving, [`start`](ServerControl::start) of one that is not down,
+///   [`pause`](ServerControl::pause) of one that is not serving and
+///   [`resume`](ServerControl::resume) of one that is not paused do
+///   nothing. `start` restarts only a server a policy stopped: one that is
+///   down because of a fault or hung is the administrator's to restart.
+/// - **Failures are the server's, not the policy's**: when the server
+///   fails while obeying (an injected crash or I/O error during a stop, a
+///   start or a resend after a resume), the night records the crash and
+///   the call returns `Ok`; the server is then down until the
+///   administrator. `pause` and `resume` cannot fail.
+///   [`copy_aside`](ServerControl::copy_aside),
+///   [`clone_image`](ServerControl::clone_image) and
+///   [`read_own`](ServerControl::read_own) return the volume's error (a
+///   full disk before a byte is written, an I/O error), which the policy
+///   decides about.
+/// - **Time**: [`now`](ServerControl::now) is the night's virtual time of
+///   the move being applied. The simulator jumps to it; the real runner's
+///   scaled clock reads it too (each move is applied when the clock says
+///   it is due); the explorer moves it to the move's due time, never back.
+///   A call takes no virtual time: work that takes time is modelled by
+///   answering [`Prepared::Wait`] or [`Next::Again`] (see `ScheduledCopy`,
+///   which pauses for the copy's duration at disk speed that way).
+pub trait ServerControl: sealed::Sealed {
     /// The current time.
     fn now(&self) -> SimTime;
     /// The live data file's path.
@@ -181,6 +211,22 @@ pub trait ServerControl {
 }
 
 /// A policy's state for one night: see [`SnapshotPolicy`] for the contract.
+///
+/// # Errors from a hook
+///
+/// A hook that returns `Err` does not end the run. From
+/// [`before_live_file`](SnapshotSession::before_live_file) it is a
+/// recorded failure of that file: the backup skips it as if the policy had
+/// given up, and the timeline and the metrics
+/// (`files_skipped_snapshot`) say so, naming the policy — except an I/O
+/// error (`Error::VolumeIo`, `Error::Io`), which the backup reports as for
+/// any file it cannot read. From [`on_schedule`](SnapshotSession::on_schedule),
+/// [`after_live_file`](SnapshotSession::after_live_file) and
+/// [`after_backup`](SnapshotSession::after_backup) it is recorded on the
+/// timeline, naming the policy, and the night goes on (the scheduled work
+/// ends for the night); a server it leaves paused or stopped is what the
+/// invariants then find. A policy that keeps the backup waiting past a
+/// bound ends the run with `Error::SnapshotStalled`, naming it.
 pub trait SnapshotSession: Send + Debug {
     /// A time of day at which [`SnapshotSession::on_schedule`] runs, whatever
     /// the backup does.
@@ -224,6 +270,12 @@ pub trait SnapshotSession: Send + Debug {
     fn state_key(&self) -> Option<u64> {
         None
     }
+}
+
+/// Seals [`ServerControl`]: the night's is the only implementation.
+pub(crate) mod sealed {
+    /// Implemented by the night alone.
+    pub trait Sealed {}
 }
 
 /// A hash of `value`, for a session's [`SnapshotSession::state_key`]:

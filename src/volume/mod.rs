@@ -255,11 +255,44 @@ impl Chunk {
 
 /// A disk with folders and files, opened after the File Manager's rules.
 ///
-/// Contract for implementors: listings are sorted by name, so walks are
-/// stable; [`Volume::open`] checks access and deny modes against every open in
-/// place and, when it succeeds, counts a foreign open on every other owner's
-/// handle to the same file; [`Volume::writer`] and [`Volume::metadata`] never
-/// open the file and notify nobody.
+/// # The contract
+///
+/// - **Threads**: `Send + Sync`; every method takes `&self` and may be
+///   called from any thread. Each call is atomic with respect to the
+///   others on the same file (a read sees a write wholly or not at all);
+///   there is no ordering between threads beyond that.
+/// - **Walks and probes**: listings are sorted by name, so walks are
+///   stable; [`Volume::writer`] and [`Volume::metadata`] never open the
+///   file and notify nobody.
+/// - **Opens**: [`Volume::open`] checks the access and deny modes against
+///   every open in place and, when it succeeds, counts a foreign open on
+///   every other owner's handle to the same file
+///   ([`Volume::foreign_opens`]). A handle means something only to the
+///   volume that issued it.
+/// - **Errors**, always naming the path: a missing path is
+///   [`Error::NotFound`](crate::Error::NotFound), a file where a folder was
+///   wanted [`NotAFolder`](crate::Error::NotAFolder) and the other way
+///   [`IsAFolder`](crate::Error::IsAFolder); an open that clashes
+///   [`DenyConflict`](crate::Error::DenyConflict), naming the holder; a
+///   write through a handle without write access
+///   [`NotWritable`](crate::Error::NotWritable), a closed or foreign handle
+///   [`BadHandle`](crate::Error::BadHandle); no room
+///   [`DiskFull`](crate::Error::DiskFull), before anything is written where
+///   the size is known; a failed read or write
+///   [`VolumeIo`](crate::Error::VolumeIo) (simulated) or
+///   [`Io`](crate::Error::Io) (on disk); a crash at a sync
+///   [`Crashed`](crate::Error::Crashed).
+/// - **What the backends do differently**: [`SimVolume`] keeps contents as
+///   shared pages (an [`image`](Volume::image) is O(1), the same contents
+///   until the file is written), counts foreign opens exactly, and injects
+///   faults ([`SimFaults`]); [`OsVolume`] is a directory: images are reads
+///   of the file, locks are `flock`s another process can see, foreign opens
+///   come from inotify (Linux), and a whole-file write replaces the file's
+///   inode (handles already open keep the old contents).
+/// - **Other crates may implement it** — a volume over a network share, a
+///   recording wrapper — and use it with the actors (`MailServer`,
+///   `BackupClient`, policies) directly. The drivers of the night (`run`,
+///   `run_real`, the explorer) run on mailsim's own volumes.
 pub trait Volume: Send + Sync + fmt::Debug {
     /// The volume's name ("Server HD").
     fn name(&self) -> &str;

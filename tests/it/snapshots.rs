@@ -549,3 +549,86 @@ fn a_policy_that_waits_forever_ends_the_run_naming_it() {
         "{e}"
     );
 }
+
+/// A policy whose hook fails: the file is skipped and the failure recorded,
+/// naming the policy; a failure after the backup is recorded too; the run
+/// ends with a report.
+#[derive(Debug)]
+struct Fails {
+    before: bool,
+}
+
+#[derive(Debug)]
+struct FailingNight {
+    before: bool,
+}
+
+impl mailsim::policy::SnapshotPolicy for Fails {
+    fn name(&self) -> &str {
+        "fails"
+    }
+    fn begin_night(
+        &self,
+        _: &mailsim::policy::NightInfo,
+    ) -> Box<dyn mailsim::policy::SnapshotSession> {
+        Box::new(FailingNight {
+            before: self.before,
+        })
+    }
+}
+
+impl mailsim::policy::SnapshotSession for FailingNight {
+    fn before_live_file(
+        &mut self,
+        _: &mut dyn mailsim::policy::ServerControl,
+        _: &mailsim::VolumePath,
+    ) -> mailsim::Result<mailsim::policy::Prepared> {
+        if self.before {
+            Err(mailsim::Error::InvalidScenario {
+                field: "mine",
+                reason: "not today".into(),
+            })
+        } else {
+            Ok(mailsim::policy::Prepared::ReadLive)
+        }
+    }
+    fn after_backup(
+        &mut self,
+        _: &mut dyn mailsim::policy::ServerControl,
+        _: bool,
+    ) -> mailsim::Result<()> {
+        Err(mailsim::Error::InvalidScenario {
+            field: "mine",
+            reason: "after".into(),
+        })
+    }
+}
+
+#[test]
+fn a_policy_hook_that_fails_is_a_recorded_failure_naming_the_policy() {
+    use mailsim::report::EventKind;
+    let r = Scenario::kb98097()
+        .seed(3)
+        .snapshot(Fails { before: true })
+        .run()
+        .unwrap();
+    assert_eq!(r.outcome(), Outcome::Clean);
+    assert_eq!(r.metrics().files_skipped_snapshot, 1);
+    assert!(r.mail_data_archived().next().is_none());
+    let said = |r: &mailsim::Report, what: &str| {
+        r.timeline().iter().any(|e| match &e.kind {
+            EventKind::SnapshotGaveUp { reason } | EventKind::Note { text: reason } => {
+                reason.contains("\"fails\"") && reason.contains(what)
+            }
+            _ => false,
+        })
+    };
+    assert!(said(&r, "not today"));
+    assert!(said(&r, "after the backup"));
+    let r = Scenario::kb98097()
+        .seed(3)
+        .snapshot(Fails { before: false })
+        .run()
+        .unwrap();
+    assert!(said(&r, "after the backup"));
+}
