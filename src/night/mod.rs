@@ -29,9 +29,15 @@
 //! and the scenario's configuration (`scenario`).
 
 mod control;
+mod faults;
 mod fingerprint;
 mod judge;
 mod serve;
+mod volume;
+
+pub(crate) use volume::NightVolume;
+
+use faults::Faults;
 
 use std::time::Duration;
 
@@ -42,105 +48,18 @@ use crate::event::{Actor, EventKind, RequestKind, Timeline, Unavailable};
 use crate::oracle::Oracle;
 use crate::policy::{Next, NightInfo, SnapshotSession};
 use crate::report::{ArchivedFile, Metrics, Outcome};
+use crate::scenario::Options;
 use crate::scenario::preset::{self, mail_data_path};
 use crate::scenario::traffic::{self, NIGHT_BEGINS, during};
-use crate::scenario::{Fault, Options};
 use crate::server::MailServer;
 use crate::time::SimTime;
-use crate::volume::{Content, Owner, SimFaults, SimVolume, Volume, VolumePath};
+use crate::volume::VolumePath;
+
+#[cfg(doc)]
+use crate::volume::Volume;
 
 /// Moves a night may apply at most: a bound on any scenario, however odd.
 const MAX_MOVES_PER_NIGHT: u64 = 5_000_000;
-
-/// What a volume must offer the night besides [`Volume`]: what an operating
-/// system does to every process at once (a clock, a crash's closing of a
-/// dead process's files) and what the night's judge and its faults need.
-pub(crate) trait NightVolume: Volume {
-    /// The night's time is now `t`: writes from now on are stamped with it.
-    fn set_now(&self, t: SimTime);
-    /// The whole current contents of a file as the disk holds them, read
-    /// without an open anybody could see (for the judge, and after a crash).
-    fn contents(&self, path: &VolumePath) -> Result<Content>;
-    /// Closes every open of `owner`, as when its process dies.
-    fn close_all_of(&self, owner: &Owner);
-    /// A number that changes whenever a held file may have had a foreign
-    /// open: while it stays the same, the server need not be asked.
-    fn foreign_open_events(&self) -> u64;
-    /// The volume's capacity, `u64::MAX` unless a fault limits it.
-    fn capacity_bytes(&self) -> u64;
-    /// Limits the volume to `capacity_bytes` (a full-disk fault), or lifts
-    /// the limit (`u64::MAX`: the administrator freed room).
-    fn set_capacity(&self, capacity_bytes: u64);
-    /// Arms the volume's read, write and crash faults, each firing at its
-    /// count, counted from now.
-    fn arm(&self, faults: &[SimFaults]);
-}
-
-impl NightVolume for SimVolume {
-    fn set_now(&self, t: SimTime) {
-        SimVolume::set_now(self, t);
-    }
-
-    fn contents(&self, path: &VolumePath) -> Result<Content> {
-        SimVolume::contents(self, path)
-    }
-
-    fn close_all_of(&self, owner: &Owner) {
-        SimVolume::close_all_of(self, owner);
-    }
-
-    fn foreign_open_events(&self) -> u64 {
-        SimVolume::foreign_open_events(self)
-    }
-
-    fn capacity_bytes(&self) -> u64 {
-        SimVolume::capacity_bytes(self)
-    }
-
-    fn set_capacity(&self, capacity_bytes: u64) {
-        SimVolume::set_capacity(self, capacity_bytes);
-    }
-
-    fn arm(&self, faults: &[SimFaults]) {
-        if let Some((first, rest)) = faults.split_first() {
-            self.inject(*first);
-            for f in rest {
-                self.queue_faults(*f);
-            }
-        }
-    }
-}
-
-impl NightVolume for crate::volume::os::faulty::FaultyVolume {
-    /// The real runner's clock is the night's: never behind its moves.
-    fn set_now(&self, t: SimTime) {
-        self.inner().clock().skip_to(t);
-    }
-
-    fn contents(&self, path: &VolumePath) -> Result<Content> {
-        self.inner().contents(path)
-    }
-
-    fn close_all_of(&self, owner: &Owner) {
-        crate::volume::os::faulty::FaultyVolume::close_all_of(self, owner);
-    }
-
-    fn foreign_open_events(&self) -> u64 {
-        crate::volume::os::faulty::FaultyVolume::foreign_open_events(self)
-    }
-
-    fn capacity_bytes(&self) -> u64 {
-        crate::volume::os::faulty::FaultyVolume::capacity_bytes(self)
-    }
-
-    fn set_capacity(&self, capacity_bytes: u64) {
-        crate::volume::os::faulty::FaultyVolume::set_capacity(self, capacity_bytes);
-    }
-
-    fn arm(&self, faults: &[SimFaults]) {
-        crate::volume::os::faulty::FaultyVolume::arm(self, faults);
-    }
-}
 
 /// A move of the night: who acts next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -196,71 +115,6 @@ struct Tonight {
     hang: bool,
     /// The administrator's visits after the first.
     visits: usize,
-}
-
-/// The faults of a scenario, sorted for the world: those of each volume,
-/// the earliest backup crash, the nights the control panel fails.
-struct Faults {
-    hd: Vec<SimFaults>,
-    drive: Vec<SimFaults>,
-    hd_capacity: Option<u64>,
-    drive_capacity: Option<u64>,
-    backup_crash_at: Option<u64>,
-    panel_not_loaded: Vec<u32>,
-}
-
-impl Faults {
-    /// Every fault fires: several of one kind in the order of their counts;
-    /// the earliest backup crash and the smallest capacity are the ones
-    /// that bite.
-    fn of(faults: &[Fault]) -> Faults {
-        let mut f = Faults {
-            hd: Vec::new(),
-            drive: Vec::new(),
-            hd_capacity: None,
-            drive_capacity: None,
-            backup_crash_at: None,
-            panel_not_loaded: Vec::new(),
-        };
-        let min = |a: Option<u64>, b: u64| Some(a.map_or(b, |a| a.min(b)));
-        for fault in faults {
-            let on_hd = |v: &str| v == preset::SERVER_HD;
-            let mut one = SimFaults::default();
-            match fault {
-                Fault::ReadError { volume, nth } => {
-                    one.read_error_at = Some(*nth);
-                    if on_hd(volume) {
-                        f.hd.push(one);
-                    } else {
-                        f.drive.push(one);
-                    }
-                }
-                Fault::WriteError { nth } => {
-                    one.write_error_at = Some(*nth);
-                    f.hd.push(one);
-                }
-                Fault::ServerCrash { at_sync, unsynced } => {
-                    one.crash_at_sync = Some((*at_sync, *unsynced));
-                    f.hd.push(one);
-                }
-                Fault::DiskFull {
-                    volume,
-                    capacity_bytes,
-                } => {
-                    if on_hd(volume) {
-                        f.hd_capacity = min(f.hd_capacity, *capacity_bytes);
-                    } else {
-                        f.drive_capacity = min(f.drive_capacity, *capacity_bytes);
-                    }
-                }
-                Fault::BackupCrash { at_step } => {
-                    f.backup_crash_at = min(f.backup_crash_at, *at_step);
-                }
-                Fault::ControlPanelNotLoaded { night } => f.panel_not_loaded.push(*night),
-            }
-        }
-        f
-    }
 }
 
 /// The world of a night and its rules; see the module docs.
