@@ -17,6 +17,12 @@
 //! - `copy_on_write_w100_p100_prove`: W = P = 100, the backup reading an image
 //!   taken at the open: both visit every state and find no torn copy.
 //!
+//! - `user_policy_pause_clone_resume_w8_p8_prove`: a snapshot policy written
+//!   as a user writes one (pause the server, clone, resume), which the
+//!   explorer drives through the night's own state machine: it visits every
+//!   state at W = P = 8 and finds no torn copy. Printed once beside it: the
+//!   largest W = P whose proof completes within 10 s.
+//!
 //! `cargo bench --bench explore --no-default-features --features proptest`
 //! prints once, for each side, the distinct states visited and the states per
 //! second of one run, then criterion's timings.
@@ -27,9 +33,11 @@ mod bench {
     use std::time::{Duration, Instant};
 
     use criterion::Criterion;
-    use mailsim::policy::{CopyOnWrite, LiveRead};
+    use mailsim::policy::{
+        CopyOnWrite, LiveRead, NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession,
+    };
     use mailsim::testing::{Bounds, Exploration, explore, explore_until};
-    use mailsim::{ConflictBehavior, Outcome, Scenario};
+    use mailsim::{ConflictBehavior, Outcome, Scenario, VolumePath};
     use stateright::{Checker, HasDiscoveries, Model, Property};
 
     /// The question as a stateright model.
@@ -275,10 +283,104 @@ mod bench {
         });
         g.finish();
     }
+
+    /// Pause the server, take a clone, resume: a user's policy, not a
+    /// built-in, so the explorer runs the night's own machine.
+    #[derive(Debug)]
+    struct PauseCloneResume;
+
+    #[derive(Debug)]
+    struct PauseCloneResumeNight;
+
+    impl SnapshotPolicy for PauseCloneResume {
+        fn name(&self) -> &str {
+            "pause, clone, resume"
+        }
+        fn begin_night(&self, _: &NightInfo) -> Box<dyn SnapshotSession> {
+            Box::new(PauseCloneResumeNight)
+        }
+    }
+
+    impl SnapshotSession for PauseCloneResumeNight {
+        fn before_live_file(
+            &mut self,
+            server: &mut dyn ServerControl,
+            _: &VolumePath,
+        ) -> mailsim::Result<Prepared> {
+            server.pause("a clone");
+            let content = server.clone_image();
+            server.resume();
+            Ok(Prepared::Image {
+                content: content?,
+                taken_at: server.now(),
+            })
+        }
+        fn state_key(&self) -> Option<u64> {
+            Some(0)
+        }
+    }
+
+    fn user_policy() -> Scenario {
+        Scenario::kb98097()
+            .conflict_behavior(ConflictBehavior::Tolerate)
+            .snapshot(PauseCloneResume)
+    }
+
+    /// Proves the user's policy at W = P = n, or says it could not.
+    fn ours_prove_user(s: &Scenario, n: u32, max_states: u64) -> Option<Exploration> {
+        let e = explore(s, Bounds::new(n, n).max_states(max_states)).expect("any policy");
+        assert!(!e.reaches(Outcome::Corrupted), "{e}");
+        e.complete.then_some(e)
+    }
+
+    pub fn prove_user_policy(c: &mut Criterion) {
+        let s = user_policy();
+        report(
+            "user_policy_pause_clone_resume_w8_p8_prove mailsim explore",
+            || ours_prove_user(&s, 8, u64::MAX).expect("complete").states,
+        );
+        // The largest W = P proved within 10 s, growing n by one; a cap on
+        // the states keeps the last try bounded.
+        let budget = Duration::from_secs(10);
+        let mut largest = None;
+        for n in 2.. {
+            let t = Instant::now();
+            let Some(e) = ours_prove_user(&s, n, 20_000_000) else {
+                break;
+            };
+            let took = t.elapsed();
+            if took > budget {
+                eprintln!(
+                    "  W = P = {n}: {} states in {took:.1?}, over 10 s",
+                    e.states
+                );
+                break;
+            }
+            largest = Some((n, e.states, took));
+        }
+        if let Some((n, states, took)) = largest {
+            eprintln!(
+                "user_policy_pause_clone_resume: largest W = P proved within 10 s: {n} ({states} states in {took:.1?})"
+            );
+        }
+        let mut g = c.benchmark_group("user_policy_pause_clone_resume_w8_p8_prove");
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(4));
+        g.bench_function("mailsim_explore", |b| {
+            b.iter(|| black_box(ours_prove_user(&s, 8, u64::MAX).map(|e| e.states)))
+        });
+        g.finish();
+    }
 }
 
 #[cfg(feature = "proptest")]
-criterion::criterion_group!(benches, bench::find_torn, bench::prove_copy_on_write);
+criterion::criterion_group!(
+    benches,
+    bench::find_torn,
+    bench::prove_copy_on_write,
+    bench::prove_user_policy
+);
 #[cfg(feature = "proptest")]
 criterion::criterion_main!(benches);
 
