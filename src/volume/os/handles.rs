@@ -74,8 +74,8 @@ impl OsVolume {
             .map_err(|source| Error::Io { path: real, source })
     }
 
-    /// A write through `handle` that leaves the file `len` long (`None`:
-    /// at least as long as before and as `at_least`): writes already queued
+    /// A write through `handle` that leaves the file `len` long
+    /// (`Err(at_least)`: at least as long as before and as `at_least`): writes already queued
     /// by others are counted as theirs first, the write's own events as its
     /// own after, and the length it leaves is noted for every open of the
     /// file through this volume.
