@@ -420,11 +420,62 @@ impl fmt::Display for Event {
             EventKind::NightEnds => return write!(f, "{} night {} ends", self.time, self.night),
             _ => write!(f, "{} {} ", self.time, self.actor)?,
         }
-        let path = || -> String {
-            self.path
-                .as_ref()
-                .map_or_else(|| "its data file".to_owned(), ToString::to_string)
-        };
+        match &self.kind {
+            EventKind::ServerStarted { .. }
+            | EventKind::Delivered { .. }
+            | EventKind::MarkedRead { .. }
+            | EventKind::Deleted { .. }
+            | EventKind::Compacted { .. }
+            | EventKind::ForeignAccess { .. }
+            | EventKind::ShutDown { .. }
+            | EventKind::Hung
+            | EventKind::Tolerated => self.fmt_server(f),
+            EventKind::Deferred { .. } | EventKind::Resent { .. } => self.fmt_clients(f),
+            EventKind::HangDetected { .. } | EventKind::Restarted { .. } => {
+                self.fmt_administrator(f)
+            }
+            EventKind::BackupStarted { .. }
+            | EventKind::Excluded { .. }
+            | EventKind::Opened
+            | EventKind::Busy { .. }
+            | EventKind::SkippedBusy { .. }
+            | EventKind::WaitingForIdle { .. }
+            | EventKind::IdleTimeout
+            | EventKind::Archived { .. }
+            | EventKind::BackupFinished { .. }
+            | EventKind::BackupFailed { .. } => self.fmt_backup(f),
+            EventKind::PlannedStop
+            | EventKind::PlannedStart
+            | EventKind::Paused { .. }
+            | EventKind::Resumed
+            | EventKind::CopiedAside { .. }
+            | EventKind::CopyAsideMissed { .. }
+            | EventKind::SnapshotTaken { .. }
+            | EventKind::WriterState { .. }
+            | EventKind::SnapshotFailed { .. }
+            | EventKind::SnapshotGaveUp { .. }
+            | EventKind::OnlineCopyRestarted { .. } => self.fmt_policy(f),
+            EventKind::Crashed { .. } | EventKind::IoError { .. } => self.fmt_faults(f),
+            EventKind::Note { text } => f.write_str(text),
+            EventKind::NightBegins { .. } | EventKind::NightEnds => Ok(()),
+        }
+    }
+}
+
+/// The narration of each group of events, after the time and the actor:
+/// `fmt` sends each kind to its group (exhaustively); a kind of another
+/// group writes nothing.
+impl Event {
+    /// The event's path, or "its data file".
+    fn path_text(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or_else(|| "its data file".to_owned(), ToString::to_string)
+    }
+
+    /// The server: its file, its transactions, its reactions to a foreign
+    /// access.
+    fn fmt_server(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             EventKind::ServerStarted {
                 generation,
@@ -432,7 +483,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "opens {} for reading and writing, denying other writers ({messages} messages, generation {generation})",
-                path()
+                self.path_text()
             ),
             EventKind::Delivered {
                 message_id,
@@ -460,6 +511,27 @@ impl fmt::Display for Event {
                 "compacts its data file, reclaiming {} (generation {generation})",
                 mb(*reclaimed_bytes)
             ),
+            EventKind::ForeignAccess { by } => {
+                write!(f, "notices {by} opening {}", self.path_text())
+            }
+            EventKind::ShutDown { generation } => write!(
+                f,
+                "shuts the server down to prevent corruption: finishes generation {generation}, flushes and closes {}",
+                self.path_text()
+            ),
+            EventKind::Hung => write!(f, "stops responding, still holding {}", self.path_text()),
+            EventKind::Tolerated => write!(
+                f,
+                "keeps serving while another process reads {} (unsafe: writes may land mid-copy)",
+                self.path_text()
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The clients: requests deferred while the server is away, and resent.
+    fn fmt_clients(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
             EventKind::Deferred { request, reason } => write!(
                 f,
                 "find the server {} and defer {}",
@@ -475,13 +547,13 @@ impl fmt::Display for Event {
                 "resend {requests} deferred request{}",
                 if *requests == 1 { "" } else { "s" }
             ),
-            EventKind::ForeignAccess { by } => write!(f, "notices {by} opening {}", path()),
-            EventKind::ShutDown { generation } => write!(
-                f,
-                "shuts the server down to prevent corruption: finishes generation {generation}, flushes and closes {}",
-                path()
-            ),
-            EventKind::Hung => write!(f, "stops responding, still holding {}", path()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The administrator: a hang noticed, a server restarted.
+    fn fmt_administrator(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
             EventKind::HangDetected { after, chain } => {
                 write!(
                     f,
@@ -493,11 +565,6 @@ impl fmt::Display for Event {
                 }
                 Ok(())
             }
-            EventKind::Tolerated => write!(
-                f,
-                "keeps serving while another process reads {} (unsafe: writes may land mid-copy)",
-                path()
-            ),
             EventKind::Restarted { was, after } => write!(
                 f,
                 "restarts the Mail Server, {} for {}",
@@ -508,20 +575,27 @@ impl fmt::Display for Event {
                 },
                 mins(*after)
             ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The backup: its walk, its opens and waits, what it archives.
+    fn fmt_backup(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
             EventKind::BackupStarted { files } => {
                 write!(f, "starts the backup: {files} files to archive")
             }
             EventKind::Excluded { files } => write!(
                 f,
                 "skips {} (excluded{})",
-                path(),
+                self.path_text(),
                 if *files == 1 {
                     String::new()
                 } else {
                     format!(", {files} files")
                 }
             ),
-            EventKind::Opened => write!(f, "opens {} for reading", path()),
+            EventKind::Opened => write!(f, "opens {} for reading", self.path_text()),
             EventKind::Busy {
                 holder,
                 attempt,
@@ -529,27 +603,42 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "finds {} held by {holder} (attempt {attempt} of {attempts})",
-                path()
+                self.path_text()
             ),
             EventKind::SkippedBusy { holder } => {
-                write!(f, "skips {}: busy, held by {holder}", path())
+                write!(f, "skips {}: busy, held by {holder}", self.path_text())
             }
             EventKind::WaitingForIdle { last_write } => write!(
                 f,
                 "waits for {} to go quiet (last written {last_write})",
-                path()
+                self.path_text()
             ),
             EventKind::IdleTimeout => write!(
                 f,
                 "gives up waiting for {} to go quiet and skips it",
-                path()
+                self.path_text()
             ),
-            EventKind::Archived { bytes } => write!(f, "archives {} ({})", path(), mb(*bytes)),
+            EventKind::Archived { bytes } => {
+                write!(f, "archives {} ({})", self.path_text(), mb(*bytes))
+            }
             EventKind::BackupFinished { files, bytes } => {
                 write!(f, "finishes the backup: {files} files, {}", mb(*bytes))
             }
+            EventKind::BackupFailed { reason } => write!(f, "fails: {reason}"),
+            _ => Ok(()),
+        }
+    }
+
+    /// The snapshot policy: stops, pauses, copies aside, images, the writer,
+    /// online copies.
+    fn fmt_policy(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
             EventKind::PlannedStop => {
-                write!(f, "stops for the backup (planned), closing {}", path())
+                write!(
+                    f,
+                    "stops for the backup (planned), closing {}",
+                    self.path_text()
+                )
             }
             EventKind::PlannedStart => write!(f, "starts again after the planned stop"),
             EventKind::Paused { why } => write!(f, "pauses, holding its writes: {why}"),
@@ -557,14 +646,14 @@ impl fmt::Display for Event {
             EventKind::CopiedAside { bytes } => write!(
                 f,
                 "copies Microsoft Mail Data to {} ({}; temporary name, synced, renamed)",
-                path(),
+                self.path_text(),
                 mb(*bytes)
             ),
             EventKind::CopyAsideMissed { reason } => write!(f, "makes no copy: {reason}"),
             EventKind::SnapshotTaken { generation } => write!(
                 f,
                 "takes a point-in-time image of {} (generation {generation})",
-                path()
+                self.path_text()
             ),
             EventKind::WriterState { state } => {
                 write!(f, "moves the Mail Server writer to {}", state.vss_name())
@@ -577,7 +666,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "fails to snapshot {} (attempt {attempt} of {attempts}, {}): {reason}",
-                path(),
+                self.path_text(),
                 if *retryable {
                     "retryable"
                 } else {
@@ -585,7 +674,11 @@ impl fmt::Display for Event {
                 }
             ),
             EventKind::SnapshotGaveUp { reason } => {
-                write!(f, "skips {}: the snapshot policy gave up: {reason}", path())
+                write!(
+                    f,
+                    "skips {}: the snapshot policy gave up: {reason}",
+                    self.path_text()
+                )
             }
             EventKind::OnlineCopyRestarted {
                 restarts,
@@ -593,13 +686,18 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "restarts the online copy of {}: the server wrote (restart {restarts} of {max_restarts})",
-                path()
+                self.path_text()
             ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Injected faults.
+    fn fmt_faults(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
             EventKind::Crashed { reason } => write!(f, "crashes: {reason}"),
             EventKind::IoError { reason } => write!(f, "hits an I/O error: {reason}"),
-            EventKind::BackupFailed { reason } => write!(f, "fails: {reason}"),
-            EventKind::Note { text } => f.write_str(text),
-            EventKind::NightBegins { .. } | EventKind::NightEnds => Ok(()),
+            _ => Ok(()),
         }
     }
 }

@@ -392,6 +392,33 @@ pub enum ExploredStep {
 impl fmt::Display for ExploredStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            ExploredStep::Commit { .. }
+            | ExploredStep::Reacted { .. }
+            | ExploredStep::AdministratorRestarts { .. } => self.fmt_server(f),
+            ExploredStep::Excluded
+            | ExploredStep::SkippedBusy
+            | ExploredStep::IdleTimeout
+            | ExploredStep::Opened { .. }
+            | ExploredStep::CopiedPage { .. }
+            | ExploredStep::Archived { .. }
+            | ExploredStep::BackupFinished => self.fmt_backup(f),
+            ExploredStep::CopiedAside { .. }
+            | ExploredStep::PlannedStop { .. }
+            | ExploredStep::PlannedStart
+            | ExploredStep::SnapshotTaken { .. }
+            | ExploredStep::OnlineCopyRestarted { .. }
+            | ExploredStep::OnlineCopyGaveUp { .. } => self.fmt_policy(f),
+        }
+    }
+}
+
+/// The narration of each group of steps: `fmt` sends each step to its group
+/// (exhaustively); a step of another group writes nothing.
+impl ExploredStep {
+    /// The Mail Server and its administrator: commits, the reaction to a
+    /// foreign access, restarts.
+    fn fmt_server(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
             ExploredStep::Commit {
                 transaction,
                 page: Some(page),
@@ -406,34 +433,6 @@ impl fmt::Display for ExploredStep {
                 f,
                 "the Mail Server commits transaction {transaction}: the header (generation {transaction})"
             ),
-            ExploredStep::AdministratorRestarts { hung } => write!(
-                f,
-                "the administrator restarts the Mail Server, which had {}",
-                if hung { "hung" } else { "shut down" }
-            ),
-            ExploredStep::CopiedAside { generation } => write!(
-                f,
-                "MS Mail Backup copies Mail Data aside as \"Mail Data Backup #1\", at generation {generation}"
-            ),
-            ExploredStep::Excluded => {
-                f.write_str("Retrospect Remote passes Microsoft Mail Data by: excluded")
-            }
-            ExploredStep::SkippedBusy => f.write_str(
-                "Retrospect Remote skips Microsoft Mail Data as busy: the Mail Server holds it",
-            ),
-            ExploredStep::IdleTimeout => f.write_str(
-                "Retrospect Remote gives up waiting for Microsoft Mail Data to go quiet: skipped as busy",
-            ),
-            ExploredStep::PlannedStop { generation } => write!(
-                f,
-                "the snapshot policy stops the Mail Server (planned), at generation {generation}"
-            ),
-            ExploredStep::Opened { foreign: true } => f.write_str(
-                "Retrospect Remote opens Microsoft Mail Data for reading while the Mail Server holds it: a foreign access",
-            ),
-            ExploredStep::Opened { foreign: false } => f.write_str(
-                "Retrospect Remote opens Microsoft Mail Data for reading; nobody holds it",
-            ),
             ExploredStep::Reacted { behavior } => f.write_str(match behavior {
                 ConflictBehavior::Shutdown => {
                     "the Mail Server shuts down to prevent corruption; its transactions wait for the administrator"
@@ -445,19 +444,33 @@ impl fmt::Display for ExploredStep {
                     "the Mail Server tolerates the foreign access and keeps committing"
                 }
             }),
-            ExploredStep::SnapshotTaken {
-                generation,
-                frozen: false,
-            } => write!(
+            ExploredStep::AdministratorRestarts { hung } => write!(
                 f,
-                "a copy-on-write image of Mail Data is taken, at generation {generation}"
+                "the administrator restarts the Mail Server, which had {}",
+                if hung { "hung" } else { "shut down" }
             ),
-            ExploredStep::SnapshotTaken {
-                generation,
-                frozen: true,
-            } => write!(
-                f,
-                "freeze: the Mail Server holds its writes; a shadow copy is taken at generation {generation}; thaw"
+            _ => Ok(()),
+        }
+    }
+
+    /// Retrospect Remote: what it passes by or skips, opens, copies and
+    /// archives.
+    fn fmt_backup(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExploredStep::Excluded => {
+                f.write_str("Retrospect Remote passes Microsoft Mail Data by: excluded")
+            }
+            ExploredStep::SkippedBusy => f.write_str(
+                "Retrospect Remote skips Microsoft Mail Data as busy: the Mail Server holds it",
+            ),
+            ExploredStep::IdleTimeout => f.write_str(
+                "Retrospect Remote gives up waiting for Microsoft Mail Data to go quiet: skipped as busy",
+            ),
+            ExploredStep::Opened { foreign: true } => f.write_str(
+                "Retrospect Remote opens Microsoft Mail Data for reading while the Mail Server holds it: a foreign access",
+            ),
+            ExploredStep::Opened { foreign: false } => f.write_str(
+                "Retrospect Remote opens Microsoft Mail Data for reading; nobody holds it",
             ),
             ExploredStep::CopiedPage {
                 page,
@@ -472,6 +485,48 @@ impl fmt::Display for ExploredStep {
                     PageSource::ServerHandle => "through the Mail Server's own handle",
                 }
             ),
+            ExploredStep::Archived { copy, verdict } => write!(
+                f,
+                "Retrospect Remote archives {}: {verdict}",
+                match copy {
+                    ArchivedCopy::MailData => "Microsoft Mail Data",
+                    ArchivedCopy::ScheduledCopy => "Mail Data Backup #1",
+                }
+            ),
+            ExploredStep::BackupFinished => f.write_str("Retrospect Remote finishes"),
+            _ => Ok(()),
+        }
+    }
+
+    /// The snapshot policy and MS Mail Backup: the copy aside, planned stops
+    /// and starts, images, the online copy.
+    fn fmt_policy(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExploredStep::CopiedAside { generation } => write!(
+                f,
+                "MS Mail Backup copies Mail Data aside as \"Mail Data Backup #1\", at generation {generation}"
+            ),
+            ExploredStep::PlannedStop { generation } => write!(
+                f,
+                "the snapshot policy stops the Mail Server (planned), at generation {generation}"
+            ),
+            ExploredStep::PlannedStart => {
+                f.write_str("the snapshot policy restarts the Mail Server (planned)")
+            }
+            ExploredStep::SnapshotTaken {
+                generation,
+                frozen: false,
+            } => write!(
+                f,
+                "a copy-on-write image of Mail Data is taken, at generation {generation}"
+            ),
+            ExploredStep::SnapshotTaken {
+                generation,
+                frozen: true,
+            } => write!(
+                f,
+                "freeze: the Mail Server holds its writes; a shadow copy is taken at generation {generation}; thaw"
+            ),
             ExploredStep::OnlineCopyRestarted {
                 restarts,
                 max_restarts,
@@ -483,18 +538,7 @@ impl fmt::Display for ExploredStep {
                 f,
                 "the online copy gives up after {restarts} restarts: Microsoft Mail Data is skipped"
             ),
-            ExploredStep::Archived { copy, verdict } => write!(
-                f,
-                "Retrospect Remote archives {}: {verdict}",
-                match copy {
-                    ArchivedCopy::MailData => "Microsoft Mail Data",
-                    ArchivedCopy::ScheduledCopy => "Mail Data Backup #1",
-                }
-            ),
-            ExploredStep::PlannedStart => {
-                f.write_str("the snapshot policy restarts the Mail Server (planned)")
-            }
-            ExploredStep::BackupFinished => f.write_str("Retrospect Remote finishes"),
+            _ => Ok(()),
         }
     }
 }

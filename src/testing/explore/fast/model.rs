@@ -1,70 +1,17 @@
-//! The fast path: an abstract model of the night for the built-in snapshot
-//! policies (recognised by type), exact for the outcome and nothing more;
-//! see the module docs of `explore` ("The abstraction, and why it is fast").
-//! A differential test keeps it agreeing with the night itself.
+//! The fast model itself: a state of the night packed into a key, the
+//! file's history (which transaction rewrote which page, and the oracle's
+//! rule over a copy), the moves each state enables and the edges out of it
+//! in the order of their choices, the step along an edge (narrated as
+//! [`ExploredStep`]s), and the invariants of a terminal state.
+//!
+//! What does not live here: which scenarios it models and its bounds
+//! (`mod`), how it is searched or replayed (`search`).
 
-use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
-
-use crate::backup::OpenFilePolicy;
-use crate::chooser::Choices;
-use crate::error::{Error, Result};
+use super::super::{ArchivedCopy, CopyVerdict, ExploredStep, PageSource, RESTART_BITS};
+use super::{Gate, Model, Policy};
 use crate::invariants::{Invariant, Violation};
-use crate::policy::{OnlineCopy, ScheduledCopy};
 use crate::report::Outcome;
 use crate::server::ConflictBehavior;
-use crate::sim::{Scenario, mail_data_path};
-
-use super::{
-    ArchivedCopy, Bounds, CopyVerdict, Counterexample, Exploration, ExploredNight, ExploredStep,
-    MAX_PAGES, MAX_TRANSACTIONS, PageSource, RESTART_BITS,
-};
-
-/// The snapshot policies the model knows: the built-ins at their defaults,
-/// recognised by type ([`SnapshotPolicy::as_any`](crate::policy::SnapshotPolicy::as_any)),
-/// never by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Policy {
-    LiveRead,
-    StopServer,
-    ScheduledCopy,
-    CopyOnWrite,
-    FreezeThaw,
-    OnlineCopy,
-}
-
-impl Policy {
-    /// The built-in `policy` is, at the defaults the model assumes; `None`
-    /// for a policy of one's own, or a built-in with other knobs (the night
-    /// itself explores those).
-    pub(super) fn of(policy: &dyn crate::policy::SnapshotPolicy) -> Option<Policy> {
-        use crate::policy as p;
-        let any = policy.as_any()?;
-        if any.is::<p::LiveRead>() {
-            Some(Policy::LiveRead)
-        } else if any.downcast_ref::<p::StopServer>() == Some(&p::StopServer::default()) {
-            Some(Policy::StopServer)
-        } else if any.downcast_ref::<p::ScheduledCopy>() == Some(&p::ScheduledCopy::default()) {
-            Some(Policy::ScheduledCopy)
-        } else if any.is::<p::CopyOnWrite>() {
-            Some(Policy::CopyOnWrite)
-        } else if any.downcast_ref::<p::FreezeThaw>() == Some(&p::FreezeThaw::default()) {
-            Some(Policy::FreezeThaw)
-        } else if any.downcast_ref::<p::OnlineCopy>() == Some(&p::OnlineCopy::default()) {
-            Some(Policy::OnlineCopy)
-        } else {
-            None
-        }
-    }
-}
-
-/// The open-file policy, as far as the model cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Gate {
-    IgnoreLocks,
-    RespectLocks,
-    WaitForIdle,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -88,7 +35,7 @@ enum Phase {
 
 /// A state of the night, kept canonical (see [`Model::canon`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct State {
+pub(super) struct State {
     /// Transactions committed: the generation.
     w: u32,
     server: Server,
@@ -121,7 +68,7 @@ struct State {
 }
 
 impl State {
-    fn outcome(&self) -> Outcome {
+    pub(super) fn outcome(&self) -> Outcome {
         if self.archived_torn {
             Outcome::Corrupted
         } else if self.hang {
@@ -152,18 +99,18 @@ enum Move {
 
 /// One way out of a state: a move and, for the KB's draw, its reaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Edge {
+pub(super) struct Edge {
     mv: Move,
     /// The move's index among the enabled ones, and how many there are.
-    index: u8,
-    moves: u8,
+    pub(super) index: u8,
+    pub(super) moves: u8,
     /// The KB draw: 0 shut down, 1 hang.
-    draw: Option<u8>,
+    pub(super) draw: Option<u8>,
 }
 
 impl Edge {
     /// Appends the choices a chooser records for this edge.
-    fn record(&self, out: &mut Vec<u32>) {
+    pub(super) fn record(&self, out: &mut Vec<u32>) {
         if self.moves > 1 {
             out.push(u32::from(self.index));
         }
@@ -175,82 +122,19 @@ impl Edge {
 
 /// The edges out of a state, in the order of their choices.
 #[derive(Clone, Copy, Debug)]
-struct Edges {
-    list: [Edge; 4],
-    len: u8,
+pub(super) struct Edges {
+    pub(super) list: [Edge; 4],
+    pub(super) len: u8,
 }
 
 impl Edges {
-    fn as_slice(&self) -> &[Edge] {
+    pub(super) fn as_slice(&self) -> &[Edge] {
         &self.list[..usize::from(self.len)]
     }
 }
 
-/// The question, fixed by a scenario and bounds.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Model {
-    transactions: u32,
-    pages: u32,
-    /// "No later rewrite": one past the last generation.
-    inf: u32,
-    conflict: Option<ConflictBehavior>,
-    policy: Policy,
-    gate: Gate,
-    /// Mail Data is excluded from the backup.
-    excluded: bool,
-    /// The backup archives the scheduled copy.
-    archive_aside: bool,
-    max_restarts: u32,
-    /// Bits per generation or page number in a key.
-    bits: u32,
-}
-
 impl Model {
-    pub(super) fn new(scenario: &Scenario, bounds: Bounds) -> Result<Model> {
-        if bounds.transactions > MAX_TRANSACTIONS {
-            return Err(Error::invalid(
-                "transactions",
-                format!(
-                    "{} is more than exploration's {MAX_TRANSACTIONS}",
-                    bounds.transactions
-                ),
-            ));
-        }
-        if bounds.pages == 0 || bounds.pages > MAX_PAGES {
-            return Err(Error::invalid(
-                "pages",
-                format!("{} is not in 1..={MAX_PAGES}", bounds.pages),
-            ));
-        }
-        let policy = Policy::of(&**scenario.snapshot_policy()).ok_or_else(|| {
-            Error::invalid(
-                "snapshot",
-                "the fast path models the built-in snapshot policies at their defaults",
-            )
-        })?;
-        let exclusion = scenario.exclusion_policy();
-        Ok(Model {
-            transactions: bounds.transactions,
-            pages: bounds.pages,
-            inf: bounds.transactions + 1,
-            conflict: scenario.conflict(),
-            policy,
-            gate: match scenario.open_file_policy() {
-                OpenFilePolicy::IgnoreLocks => Gate::IgnoreLocks,
-                OpenFilePolicy::RespectLocks { .. } => Gate::RespectLocks,
-                OpenFilePolicy::WaitForIdle { .. } => Gate::WaitForIdle,
-            },
-            excluded: exclusion.excludes(&mail_data_path()),
-            archive_aside: policy == Policy::ScheduledCopy
-                && !exclusion.excludes(&ScheduledCopy::default().copy_path(1)),
-            max_restarts: OnlineCopy::default()
-                .max_restarts
-                .min((1 << RESTART_BITS) - 1),
-            bits: u32::BITS - (bounds.transactions + 1).max(bounds.pages).leading_zeros(),
-        })
-    }
-
-    fn initial(&self) -> State {
+    pub(super) fn initial(&self) -> State {
         State {
             w: 0,
             server: Server::Serving,
@@ -276,7 +160,7 @@ impl Model {
     /// each (generations and pages), the restarts, the server's state, the
     /// backup's phase, nine flags.
     #[inline]
-    fn key(&self, s: &State) -> u128 {
+    pub(super) fn key(&self, s: &State) -> u128 {
         let b = self.bits;
         let flags = u128::from(s.torn)
             | u128::from(s.dirty) << 1
@@ -300,7 +184,7 @@ impl Model {
     }
 
     /// Whether keys fit in 64 bits.
-    fn narrow_keys(&self) -> bool {
+    pub(super) fn narrow_keys(&self) -> bool {
         5 * self.bits + RESTART_BITS + 4 + 9 <= 64
     }
 
@@ -338,7 +222,7 @@ impl Model {
 
     /// The oracle's rule over a whole copy: `versions[p]` is the version of
     /// page `p`; the copy is consistent when the intervals share a generation.
-    fn judge(&self, versions: &[u32]) -> CopyVerdict {
+    pub(super) fn judge(&self, versions: &[u32]) -> CopyVerdict {
         if versions.len() != self.pages as usize {
             return CopyVerdict::Torn;
         }
@@ -355,7 +239,7 @@ impl Model {
     }
 
     /// The verdict on an atomic copy of the whole file at generation `g`.
-    fn judge_image(&self, g: u32) -> CopyVerdict {
+    pub(super) fn judge_image(&self, g: u32) -> CopyVerdict {
         let versions: Vec<u32> = (0..self.pages).map(|p| self.version(p, g)).collect();
         self.judge(&versions)
     }
@@ -413,7 +297,7 @@ impl Model {
     }
 
     #[inline]
-    fn edges(&self, s: &State) -> Edges {
+    pub(super) fn edges(&self, s: &State) -> Edges {
         let mut moves = [Move::Server; 3];
         let mut n = 0u8;
         if self.server_moves(s) {
@@ -493,7 +377,12 @@ impl Model {
 
     /// The state after `edge`, narrating its steps to `out`.
     #[inline]
-    fn step(&self, mut s: State, edge: Edge, out: &mut impl FnMut(ExploredStep)) -> State {
+    pub(super) fn step(
+        &self,
+        mut s: State,
+        edge: Edge,
+        out: &mut impl FnMut(ExploredStep),
+    ) -> State {
         match edge.mv {
             Move::Server => {
                 if self.can_commit(&s) {
@@ -696,7 +585,7 @@ impl Model {
     }
 
     /// The invariants that apply to a terminal state.
-    fn check(&self, s: &State) -> Option<Violation> {
+    pub(super) fn check(&self, s: &State) -> Option<Violation> {
         let violation = |invariant, detail: String| {
             Some(Violation {
                 invariant,
@@ -730,274 +619,14 @@ impl Model {
         }
         None
     }
-
-    // ---- Replay. ----
-
-    pub(super) fn replay(&self, choices: &Choices) -> ExploredNight {
-        let mut record = choices.as_slice().iter().copied();
-        let mut take = |n: u32| record.next().unwrap_or(0).min(n - 1);
-        let mut taken = Vec::new();
-        let mut steps = Vec::new();
-        let mut s = self.initial();
-        loop {
-            let edges = self.edges(&s);
-            let Some(first) = edges.as_slice().first() else {
-                break;
-            };
-            let index = if first.moves > 1 {
-                take(u32::from(first.moves))
-            } else {
-                0
-            };
-            let mut picked = edges
-                .as_slice()
-                .iter()
-                .copied()
-                .find(|e| u32::from(e.index) == index)
-                .expect("every index has an edge");
-            if picked.draw.is_some() {
-                picked.draw = Some(take(2) as u8);
-            }
-            picked.record(&mut taken);
-            s = self.step(s, picked, &mut |e| steps.push(e));
-        }
-        // Judge the archived copies afresh from the pages copied.
-        let mut copied: Vec<u32> = Vec::new();
-        let mut aside_at = None;
-        let (mut verdict, mut aside_verdict) = (None, None);
-        let mut outcome = Outcome::Clean;
-        for step in &mut steps {
-            match step {
-                ExploredStep::CopiedAside { generation } => aside_at = Some(*generation),
-                ExploredStep::Opened { .. }
-                | ExploredStep::SnapshotTaken { .. }
-                | ExploredStep::OnlineCopyRestarted { .. } => copied.clear(),
-                ExploredStep::CopiedPage { page, version, .. } => {
-                    if *page == 0 {
-                        copied.clear();
-                    }
-                    copied.push(*version);
-                }
-                ExploredStep::Reacted { behavior } => {
-                    outcome = outcome.max(match behavior {
-                        ConflictBehavior::Shutdown => Outcome::GracefulShutdown,
-                        ConflictBehavior::Hang => Outcome::Hang,
-                        ConflictBehavior::Tolerate => Outcome::Clean,
-                    })
-                }
-                ExploredStep::Archived { copy, verdict: v } => {
-                    let judged = match copy {
-                        ArchivedCopy::MailData => {
-                            let j = self.judge(&copied);
-                            verdict = Some(j);
-                            j
-                        }
-                        ArchivedCopy::ScheduledCopy => {
-                            let j = aside_at.map_or(CopyVerdict::Torn, |g| self.judge_image(g));
-                            *v = j;
-                            aside_verdict = Some(j);
-                            j
-                        }
-                    };
-                    if !judged.is_consistent() {
-                        outcome = Outcome::Corrupted;
-                    }
-                }
-                _ => {}
-            }
-        }
-        ExploredNight {
-            steps,
-            outcome,
-            verdict,
-            aside_verdict,
-            choices: Choices(taken),
-            violation: self.check(&s),
-            report: None,
-        }
-    }
-}
-
-/// A multiply-xorshift hasher for the packed state keys (the keys are
-/// already dense and unique: this only spreads their bits).
-#[derive(Clone, Copy, Debug, Default)]
-struct KeyHasher(u64);
-
-const K1: u64 = 0x9e37_79b9_7f4a_7c15;
-const K2: u64 = 0xbf58_476d_1ce4_e5b9;
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-    }
-
-    #[inline]
-    fn write_u64(&mut self, n: u64) {
-        let h = (self.0 ^ n).wrapping_mul(K1);
-        self.0 = h ^ (h >> 29);
-    }
-
-    #[inline]
-    fn write_u128(&mut self, n: u128) {
-        let h = ((n as u64).wrapping_mul(K1) ^ (n >> 64) as u64).wrapping_mul(K2);
-        self.0 = h ^ (h >> 31);
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A packed state, as the set of seen states holds it.
-trait Key: Copy + Eq + std::hash::Hash {
-    fn from_wide(key: u128) -> Self;
-}
-
-impl Key for u64 {
-    #[inline]
-    fn from_wide(key: u128) -> u64 {
-        key as u64
-    }
-}
-
-impl Key for u128 {
-    #[inline]
-    fn from_wide(key: u128) -> u128 {
-        key
-    }
-}
-
-/// A state on the search's stack and the edges still to try.
-struct Frame {
-    state: State,
-    edges: Edges,
-    next: u8,
-}
-
-/// The choices along the stack: each frame's edge taken last.
-fn path(stack: &[Frame]) -> Choices {
-    let mut out = Vec::with_capacity(stack.len());
-    for f in stack {
-        f.edges.list[usize::from(f.next) - 1].record(&mut out);
-    }
-    // Replay answers 0 past the end: trailing zeros say nothing.
-    while out.last() == Some(&0) {
-        out.pop();
-    }
-    Choices(out)
-}
-
-pub(super) fn search(
-    model: &Model,
-    max_states: u64,
-    stop: &dyn Fn(Outcome) -> bool,
-) -> Exploration {
-    if model.narrow_keys() {
-        search_with::<u64>(model, max_states, stop)
-    } else {
-        search_with::<u128>(model, max_states, stop)
-    }
-}
-
-fn search_with<K: Key>(
-    model: &Model,
-    max_states: u64,
-    stop: &dyn Fn(Outcome) -> bool,
-) -> Exploration {
-    let mut ex = Exploration {
-        states: 0,
-        terminal: BTreeMap::new(),
-        examples: BTreeMap::new(),
-        counterexample: None,
-        complete: true,
-    };
-    if max_states == 0 {
-        ex.complete = false;
-        return ex;
-    }
-    let capacity = (u64::from(model.transactions + 1) * u64::from(model.pages + 1))
-        .min(max_states)
-        .min(1 << 22) as usize;
-    let mut seen: HashSet<K, BuildHasherDefault<KeyHasher>> =
-        HashSet::with_capacity_and_hasher(capacity, Default::default());
-    let mut stack: Vec<Frame> = Vec::with_capacity(256);
-    let init = model.initial();
-    seen.insert(K::from_wide(model.key(&init)));
-    ex.states = 1;
-    // Visits a new state: true to stop the search.
-    let visit = |ex: &mut Exploration, stack: &mut Vec<Frame>, s: State| -> bool {
-        let edges = model.edges(&s);
-        if edges.len > 0 {
-            stack.push(Frame {
-                state: s,
-                edges,
-                next: 0,
-            });
-            return false;
-        }
-        let outcome = s.outcome();
-        *ex.terminal.entry(outcome).or_insert(0) += 1;
-        let first = !ex.examples.contains_key(&outcome);
-        let violation = if ex.counterexample.is_none() {
-            model.check(&s)
-        } else {
-            None
-        };
-        if first || violation.is_some() {
-            let choices = path(stack);
-            if let Some(violation) = violation {
-                ex.counterexample = Some(Counterexample {
-                    violation,
-                    choices: choices.clone(),
-                });
-            }
-            if first {
-                ex.examples.insert(outcome, choices);
-            }
-        }
-        if stop(outcome) {
-            ex.complete = false;
-            return true;
-        }
-        false
-    };
-    if visit(&mut ex, &mut stack, init) {
-        return ex;
-    }
-    while let Some(top) = stack.last_mut() {
-        if top.next == top.edges.len {
-            stack.pop();
-            continue;
-        }
-        let edge = top.edges.list[usize::from(top.next)];
-        top.next += 1;
-        let next = model.step(top.state, edge, &mut |_| {});
-        if !seen.insert(K::from_wide(model.key(&next))) {
-            continue;
-        }
-        if ex.states >= max_states {
-            ex.complete = false;
-            break;
-        }
-        ex.states += 1;
-        if visit(&mut ex, &mut stack, next) {
-            break;
-        }
-    }
-    ex
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{CopyOnWrite, LiveRead};
-    use crate::testing::explore;
+    use crate::policy::LiveRead;
+    use crate::sim::Scenario;
+    use crate::testing::explore::Bounds;
 
     fn model(w: u32, p: u32) -> Model {
         Model::new(
@@ -1050,21 +679,5 @@ mod tests {
         assert_ne!(m.key(&b), m.key(&c));
         assert!(m.narrow_keys());
         assert!(!model(1000, 1000).narrow_keys());
-    }
-
-    #[test]
-    fn a_tiny_night_by_hand() {
-        // One transaction, header only, tolerated: open, commit and copy in
-        // every order: 6 distinct states — (0, idle), (1, idle), (0, opened),
-        // (1, opened), (0, archived), (1, archived) — one of them terminal.
-        let s = Scenario::kb98097()
-            .conflict_behavior(ConflictBehavior::Tolerate)
-            .snapshot(CopyOnWrite);
-        let e = explore(&s, Bounds::new(1, 1)).unwrap();
-        assert!(e.complete);
-        assert_eq!(e.terminal.get(&Outcome::Clean), Some(&1));
-        let live = explore(&s.snapshot(LiveRead), Bounds::new(1, 1)).unwrap();
-        assert_eq!(live.states, 6);
-        assert_eq!(live.terminal.get(&Outcome::Clean), Some(&1));
     }
 }

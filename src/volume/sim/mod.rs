@@ -1,4 +1,8 @@
 //! [`SimVolume`]: an in-memory, deterministic volume.
+//!
+//! Its state under the volume's lock (`state`: files, opens, unsynced
+//! writes, the crash) and the faults it injects (`faults`) live apart; this
+//! file holds the volume itself and its [`Volume`] operations.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,6 +18,13 @@ use super::{
 use crate::error::{Error, Result};
 use crate::time::SimTime;
 
+mod faults;
+mod state;
+
+use faults::Queued;
+pub use faults::{SimFaults, UnsyncedWrites};
+use state::{FileNode, Node, Open, State, Unsynced};
+
 /// An in-memory volume. Clones are handles to the same volume; [`SimVolume::fork`]
 /// makes an independent copy (sharing file pages until they are written).
 #[derive(Clone)]
@@ -27,113 +38,6 @@ pub struct SimVolume {
     /// happened.
     foreign_events: Arc<AtomicU64>,
     state: Arc<Mutex<State>>,
-}
-
-#[derive(Clone)]
-enum Node {
-    Folder,
-    File(usize),
-}
-
-#[derive(Clone)]
-struct FileNode {
-    content: Content,
-    modified: SimTime,
-}
-
-struct Open {
-    handle: u64,
-    file: usize,
-    path: VolumePath,
-    owner: Owner,
-    access: Access,
-    deny: Deny,
-    foreign_opens: u64,
-    last_foreign: Option<Owner>,
-}
-
-struct State {
-    /// Shared between forks until one of them changes it.
-    tree: Arc<BTreeMap<Vec<String>, Node>>,
-    files: Vec<Option<FileNode>>,
-    opens: Vec<Open>,
-    next_handle: u64,
-    stamper: Stamper,
-    capacity_bytes: u64,
-    used_bytes: u64,
-    faults: SimFaults,
-    /// Faults queued behind the armed ones, each kind in descending order
-    /// of its count (the next to arm last).
-    queued: Queued,
-    /// Writes not yet synced, oldest first, while a crash is armed.
-    unsynced: Vec<Unsynced>,
-}
-
-#[derive(Clone, Debug, Default)]
-struct Queued {
-    reads: Vec<u64>,
-    writes: Vec<u64>,
-    syncs: Vec<(u64, UnsyncedWrites)>,
-}
-
-/// A write not yet synced: enough to undo it or garble it.
-#[derive(Clone, Debug)]
-struct Unsynced {
-    file: usize,
-    offset: u64,
-    /// The bytes `[offset, offset + old.len())` held before the write.
-    old: Vec<u8>,
-    /// Bytes written (0 for a truncation).
-    written: u64,
-    /// The file's length before the write.
-    old_len: u64,
-}
-
-/// What becomes of writes not yet synced when the volume crashes (after
-/// SQLite's crash-test file system).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnsyncedWrites {
-    /// They reached the disk after all.
-    Keep,
-    /// They never reached it: the file is as it was at its last sync.
-    Drop,
-    /// The bytes each one wrote are garbage.
-    Garble,
-}
-
-impl UnsyncedWrites {
-    /// The name used in scenario files: `keep`, `drop`, `garble`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UnsyncedWrites::Keep => "keep",
-            UnsyncedWrites::Drop => "drop",
-            UnsyncedWrites::Garble => "garble",
-        }
-    }
-}
-
-/// Faults a simulated volume injects: counted over the volume's life, 1-based.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SimFaults {
-    /// The nth `read_at` fails with an I/O error.
-    pub read_error_at: Option<u64>,
-    /// The nth `write_at` fails with an I/O error (nothing is written).
-    pub write_error_at: Option<u64>,
-    /// The nth `sync` crashes the volume's writer: it fails with
-    /// [`Error::Crashed`], and the writes not yet synced, on every file, are
-    /// kept, dropped or garbled.
-    pub crash_at_sync: Option<(u64, UnsyncedWrites)>,
-    reads: u64,
-    writes: u64,
-    syncs: u64,
-}
-
-impl SimFaults {
-    /// Reads, writes and syncs seen so far.
-    pub fn counts(&self) -> (u64, u64, u64) {
-        (self.reads, self.writes, self.syncs)
-    }
 }
 
 impl SimVolume {
@@ -157,68 +61,6 @@ impl SimVolume {
             })),
         }
     }
-
-    /// Arms faults (replacing any armed before; counts start again).
-    pub fn inject(&self, faults: SimFaults) {
-        let mut s = self.state.lock();
-        s.faults = SimFaults {
-            reads: 0,
-            writes: 0,
-            syncs: 0,
-            ..faults
-        };
-        s.queued = Queued::default();
-        s.unsynced.clear();
-    }
-
-    /// Adds `faults` to those armed, keeping the counts so far: several
-    /// faults of one kind each fire, in the order of their counts (the
-    /// armed one is the next; [`SimVolume::faults`] shows it). A count
-    /// already passed never fires.
-    pub fn queue_faults(&self, faults: SimFaults) {
-        let mut s = self.state.lock();
-        let State {
-            faults: armed,
-            queued,
-            ..
-        } = &mut *s;
-        let (reads, writes, syncs) = (armed.reads, armed.writes, armed.syncs);
-        let mut r: Vec<u64> = queued.reads.drain(..).collect();
-        r.extend(armed.read_error_at.filter(|&n| n > reads));
-        r.extend(faults.read_error_at.filter(|&n| n > reads));
-        let mut w: Vec<u64> = queued.writes.drain(..).collect();
-        w.extend(armed.write_error_at.filter(|&n| n > writes));
-        w.extend(faults.write_error_at.filter(|&n| n > writes));
-        let mut c: Vec<(u64, UnsyncedWrites)> = queued.syncs.drain(..).collect();
-        c.extend(armed.crash_at_sync.filter(|&(n, _)| n > syncs));
-        c.extend(faults.crash_at_sync.filter(|&(n, _)| n > syncs));
-        for v in [&mut r, &mut w] {
-            v.sort_unstable_by(|a, b| b.cmp(a));
-            v.dedup();
-        }
-        c.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
-        c.dedup_by_key(|x| x.0);
-        if let Some(n) = r.pop() {
-            armed.read_error_at = Some(n);
-        }
-        if let Some(n) = w.pop() {
-            armed.write_error_at = Some(n);
-        }
-        if let Some(x) = c.pop() {
-            armed.crash_at_sync = Some(x);
-        }
-        *queued = Queued {
-            reads: r,
-            writes: w,
-            syncs: c,
-        };
-    }
-
-    /// The faults armed, with the counts so far.
-    pub fn faults(&self) -> SimFaults {
-        self.state.lock().faults
-    }
-
     /// Closes every open of `owner`, as when its process dies.
     pub fn close_all_of(&self, owner: &Owner) {
         self.state.lock().opens.retain(|o| o.owner != *owner);
@@ -298,200 +140,6 @@ impl SimVolume {
                 name: path.volume().to_owned(),
             })
         }
-    }
-}
-
-impl State {
-    /// The crash: what was not synced is kept, undone or garbled.
-    fn crash(&mut self, what: UnsyncedWrites) {
-        let unsynced = std::mem::take(&mut self.unsynced);
-        match what {
-            UnsyncedWrites::Keep => {}
-            UnsyncedWrites::Drop => {
-                for u in unsynced.into_iter().rev() {
-                    let len = self.file(u.file).content.len_bytes();
-                    let State {
-                        files,
-                        stamper,
-                        used_bytes,
-                        ..
-                    } = self;
-                    let f = files[u.file].as_mut().expect("unsynced files are live");
-                    f.content.set_len(
-                        u.old_len.max(u.offset + u.old.len() as u64).min(u.old_len),
-                        stamper,
-                    );
-                    if !u.old.is_empty() {
-                        f.content.write_at(u.offset, &u.old, stamper);
-                    }
-                    *used_bytes = (*used_bytes + u.old_len).saturating_sub(len);
-                }
-            }
-            UnsyncedWrites::Garble => {
-                for u in unsynced {
-                    if u.written == 0 {
-                        continue;
-                    }
-                    // Deterministic garbage: the same crash garbles the same way.
-                    let mut x = u.offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                    let junk: Vec<u8> = (0..u.written)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            x as u8
-                        })
-                        .collect();
-                    let State { files, stamper, .. } = self;
-                    let f = files[u.file].as_mut().expect("unsynced files are live");
-                    f.content.write_at(u.offset, &junk, stamper);
-                }
-            }
-        }
-    }
-
-    fn file(&self, idx: usize) -> &FileNode {
-        self.files[idx]
-            .as_ref()
-            .expect("tree entries point at live files")
-    }
-
-    fn file_mut(&mut self, idx: usize) -> &mut FileNode {
-        self.files[idx]
-            .as_mut()
-            .expect("tree entries point at live files")
-    }
-
-    fn file_index(&self, path: &VolumePath) -> Result<usize> {
-        match self.tree.get(path.components()) {
-            Some(Node::File(i)) => Ok(*i),
-            Some(Node::Folder) => Err(Error::IsAFolder { path: path.clone() }),
-            None => Err(Error::NotFound { path: path.clone() }),
-        }
-    }
-
-    fn check_parent(&self, path: &VolumePath) -> Result<()> {
-        let comps = path.components();
-        if comps.is_empty() {
-            return Err(Error::IsAFolder { path: path.clone() });
-        }
-        let parent = &comps[..comps.len() - 1];
-        if parent.is_empty() {
-            return Ok(());
-        }
-        match self.tree.get(parent) {
-            Some(Node::Folder) => Ok(()),
-            Some(Node::File(_)) => Err(Error::NotAFolder {
-                path: path.parent().expect("has a parent"),
-            }),
-            None => Err(Error::NotFound {
-                path: path.parent().expect("has a parent"),
-            }),
-        }
-    }
-
-    /// [`Volume::write_at`], under the volume's lock.
-    fn write(&mut self, now: SimTime, handle: Handle, offset: u64, data: &[u8]) -> Result<()> {
-        let i = self.open_index(handle)?;
-        let file = self.opens[i].file;
-        // The path is cloned on error paths only: this is the hot path.
-        if !self.opens[i].access.writes() {
-            return Err(Error::NotWritable {
-                path: self.opens[i].path.clone(),
-            });
-        }
-        self.faults.writes += 1;
-        if self.faults.write_error_at == Some(self.faults.writes) {
-            if let Some(n) = self.queued.writes.pop() {
-                self.faults.write_error_at = Some(n);
-            }
-            return Err(Error::VolumeIo {
-                path: self.opens[i].path.clone(),
-                reason: "injected write error".to_owned(),
-            });
-        }
-        let old = self.file(file).content.len_bytes();
-        let new = old.max(offset.saturating_add(data.len() as u64));
-        if let Err((needed_bytes, available_bytes)) = self.grow_by(old, new) {
-            return Err(Error::DiskFull {
-                path: self.opens[i].path.clone(),
-                needed_bytes,
-                available_bytes,
-            });
-        }
-        if self.faults.crash_at_sync.is_some() {
-            let content = &self.file(file).content;
-            let end = offset.saturating_add(data.len() as u64).min(old);
-            let mut before = vec![0; end.saturating_sub(offset) as usize];
-            let _ = crate::datafile::ReadAt::read_at(content, offset.min(end), &mut before);
-            self.unsynced.push(Unsynced {
-                file,
-                offset,
-                old: before,
-                written: data.len() as u64,
-                old_len: old,
-            });
-        }
-        let State { files, stamper, .. } = self;
-        let f = files[file].as_mut().expect("open files are live");
-        f.content.write_at(offset, data, stamper);
-        f.modified = now;
-        Ok(())
-    }
-
-    /// [`Volume::sync`], under the volume's lock.
-    fn sync(&mut self, handle: Handle) -> Result<()> {
-        let i = self.open_index(handle)?;
-        let file = self.opens[i].file;
-        self.faults.syncs += 1;
-        if let Some((at, what)) = self.faults.crash_at_sync
-            && at == self.faults.syncs
-        {
-            if let Some(next) = self.queued.syncs.pop() {
-                self.faults.crash_at_sync = Some(next);
-            }
-            self.crash(what);
-            return Err(Error::Crashed {
-                path: self.opens[i].path.clone(),
-                sync: at,
-                unsynced: what,
-            });
-        }
-        self.unsynced.retain(|u| u.file != file);
-        Ok(())
-    }
-
-    fn open_index(&self, handle: Handle) -> Result<usize> {
-        // Not `ok_or`: that builds the error (and drops it) on every call.
-        match self.opens.iter().position(|o| o.handle == handle.0) {
-            Some(i) => Ok(i),
-            None => Err(Error::BadHandle),
-        }
-    }
-
-    fn grow(&mut self, path: &VolumePath, old: u64, new: u64) -> Result<()> {
-        self.grow_by(old, new)
-            .map_err(|(needed_bytes, available_bytes)| Error::DiskFull {
-                path: path.clone(),
-                needed_bytes,
-                available_bytes,
-            })
-    }
-
-    /// Accounts for a file going from `old` to `new` bytes; on a full
-    /// volume, (bytes needed, bytes available).
-    fn grow_by(&mut self, old: u64, new: u64) -> std::result::Result<(), (u64, u64)> {
-        if new > old {
-            let need = new - old;
-            let avail = self.capacity_bytes.saturating_sub(self.used_bytes);
-            if need > avail {
-                return Err((need, avail));
-            }
-            self.used_bytes += need;
-        } else {
-            self.used_bytes -= old - new;
-        }
-        Ok(())
     }
 }
 
