@@ -187,9 +187,10 @@ impl Oracle {
         self.by_bytes
     }
 
-    /// Page `p` of `c` as this oracle knows pages.
-    fn id_of(&self, c: &Content, p: usize) -> u64 {
-        if self.by_bytes {
+    /// Page `p` of `c` as an oracle knows pages: by their bytes, or by
+    /// their stamps.
+    fn id_of(by_bytes: bool, c: &Content, p: usize) -> u64 {
+        if by_bytes {
             fingerprint_of(c, p)
         } else {
             c.page_stamp(p).expect("in range")
@@ -231,9 +232,8 @@ impl Oracle {
     /// Records a state in which any page may have changed (after a crash,
     /// or a recovery): every page of `image`, by stamp.
     pub(crate) fn commit_all(&mut self, image: &Content, generation: u64) {
-        let ids: Vec<(usize, u64)> = (0..image.page_count())
-            .map(|p| (p, self.id_of(image, p)))
-            .collect();
+        let by_bytes = self.by_bytes;
+        let ids = (0..image.page_count()).map(|p| (p, Self::id_of(by_bytes, image, p)));
         self.commit_pages(generation, image.len_bytes(), ids);
     }
 
@@ -246,9 +246,9 @@ impl Oracle {
         _at: SimTime,
         touched: &[Range<u64>],
     ) {
-        let ids: Vec<(usize, u64)> = touched_pages(touched, image.page_count())
-            .map(|p| (p, self.id_of(image, p)))
-            .collect();
+        let by_bytes = self.by_bytes;
+        let ids = touched_pages(touched, image.page_count())
+            .map(|p| (p, Self::id_of(by_bytes, image, p)));
         self.commit_pages(generation, image.len_bytes(), ids);
     }
 
@@ -290,7 +290,7 @@ impl Oracle {
     pub(crate) fn judge(&self, copy: &Content) -> Option<u64> {
         self.judge_fingerprints(
             copy.len_bytes(),
-            (0..copy.page_count()).map(|p| self.id_of(copy, p)),
+            (0..copy.page_count()).map(|p| Self::id_of(self.by_bytes, copy, p)),
         )
     }
 
@@ -305,7 +305,7 @@ impl Oracle {
 
     /// Whether `copy` starts with a header page Mail Data once had.
     pub(crate) fn recognizes(&self, copy: &Content) -> bool {
-        copy.page_count() > 0 && self.recognizes_fingerprint(self.id_of(copy, 0))
+        copy.page_count() > 0 && self.recognizes_fingerprint(Self::id_of(self.by_bytes, copy, 0))
     }
 }
 

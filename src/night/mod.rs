@@ -154,7 +154,8 @@ pub(crate) struct Night<'o, V> {
     metrics: Metrics,
     outcome: Outcome,
     archive: Vec<ArchivedFile>,
-    tonight: Option<Tonight>,
+    /// Boxed: a backup step takes it out and puts it back.
+    tonight: Option<Box<Tonight>>,
     /// Requests that arrive in this order, one after the other, instead of
     /// the traffic drawn from the chooser (the explorer's night).
     script: Option<std::collections::VecDeque<Pending>>,
@@ -296,15 +297,29 @@ impl<'o, V: NightVolume> Night<'o, V> {
     /// simulator and the real runner pick; the explorer picks otherwise.
     pub(crate) fn take_earliest(&mut self) -> Option<Scheduled> {
         let q = &self.queue;
-        let first = (0..q.len()).min_by_key(|&i| (q[i].at, q[i].seq))?;
-        let t = q[first].at;
-        let ties = q.iter().filter(|e| e.at == t).count();
+        let mut first = 0;
+        let mut ties = 0u32;
+        for (i, e) in q.iter().enumerate() {
+            let best = &q[first];
+            if ties == 0 || e.at < best.at {
+                (first, ties) = (i, 1);
+            } else if e.at == best.at {
+                ties += 1;
+                if e.seq < best.seq {
+                    first = i;
+                }
+            }
+        }
+        if ties == 0 {
+            return None;
+        }
         let i = if ties == 1 {
             first
         } else {
+            let t = q[first].at;
             let mut tied: Vec<usize> = (0..q.len()).filter(|&i| q[i].at == t).collect();
             tied.sort_unstable_by_key(|&i| q[i].seq);
-            tied[self.chooser.choose(ties as u32) as usize]
+            tied[self.chooser.choose(ties) as usize]
         };
         Some(self.queue.swap_remove(i))
     }
@@ -391,7 +406,7 @@ impl<'o, V: NightVolume> Night<'o, V> {
             o.open_files,
             self.speed,
         );
-        self.tonight = Some(Tonight {
+        self.tonight = Some(Box::new(Tonight {
             night,
             begins,
             traffic_end,
@@ -402,7 +417,7 @@ impl<'o, V: NightVolume> Night<'o, V> {
             shutdown: false,
             hang: false,
             visits: 0,
-        });
+        }));
         Ok(())
     }
 
