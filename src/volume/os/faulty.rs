@@ -182,15 +182,7 @@ impl FaultyVolume {
             }
             UnsyncedWrites::Garble => {
                 for u in unsynced.into_iter().filter(|u| u.written > 0) {
-                    let mut x = u.offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                    let junk: Vec<u8> = (0..u.written)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            x as u8
-                        })
-                        .collect();
+                    let junk = crate::volume::sim::garbage(u.offset, u.written);
                     let _ = self.inner.write_at(u.handle, u.offset, &junk);
                 }
             }

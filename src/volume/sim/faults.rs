@@ -127,3 +127,18 @@ impl SimVolume {
         self.state.lock().faults
     }
 }
+
+/// What a crash that garbles leaves in place of `len` unsynced bytes at
+/// `offset`: deterministic garbage (the same crash garbles the same way,
+/// in the simulation and on disk).
+pub(crate) fn garbage(offset: u64, len: u64) -> Vec<u8> {
+    let mut x = offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

@@ -22,6 +22,7 @@ mod faults;
 mod state;
 
 use faults::Queued;
+pub(crate) use faults::garbage;
 pub use faults::{SimFaults, UnsyncedWrites};
 use state::{FileNode, Node, Open, State, Unsynced};
 

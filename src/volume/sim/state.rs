@@ -104,16 +104,7 @@ impl State {
                     if u.written == 0 {
                         continue;
                     }
-                    // Deterministic garbage: the same crash garbles the same way.
-                    let mut x = u.offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                    let junk: Vec<u8> = (0..u.written)
-                        .map(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            x as u8
-                        })
-                        .collect();
+                    let junk = super::garbage(u.offset, u.written);
                     let State { files, stamper, .. } = self;
                     let f = files[u.file].as_mut().expect("unsynced files are live");
                     f.content.write_at(u.offset, &junk, stamper);

@@ -13,7 +13,7 @@ use crate::policy::{OnlineCopy, ScheduledCopy};
 use crate::server::ConflictBehavior;
 use crate::sim::{Scenario, mail_data_path};
 
-use super::{Bounds, MAX_PAGES, MAX_TRANSACTIONS, RESTART_BITS};
+use super::{Bounds, RESTART_BITS};
 
 mod model;
 mod search;
@@ -87,21 +87,7 @@ pub(super) struct Model {
 
 impl Model {
     pub(super) fn new(scenario: &Scenario, bounds: Bounds) -> Result<Model> {
-        if bounds.transactions > MAX_TRANSACTIONS {
-            return Err(Error::invalid(
-                "transactions",
-                format!(
-                    "{} is more than exploration's {MAX_TRANSACTIONS}",
-                    bounds.transactions
-                ),
-            ));
-        }
-        if bounds.pages == 0 || bounds.pages > MAX_PAGES {
-            return Err(Error::invalid(
-                "pages",
-                format!("{} is not in 1..={MAX_PAGES}", bounds.pages),
-            ));
-        }
+        super::check_bounds(bounds)?;
         let policy = Policy::of(&**scenario.snapshot_policy()).ok_or_else(|| {
             Error::invalid(
                 "snapshot",
