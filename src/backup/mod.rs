@@ -100,6 +100,9 @@ pub struct BackupClient {
     exclusion: Arc<dyn ExclusionPolicy>,
     open_files: OpenFilePolicy,
     speed: BackupSpeed,
+    /// Reads a file until the kernel gives no more, as a plain reader
+    /// does, instead of the length it had at the open.
+    to_end: bool,
     plan: Vec<(usize, VolumePath)>,
     cursor: usize,
     phase: Phase,
@@ -129,7 +132,19 @@ impl BackupClient {
             phase: Phase::Idle,
             set: Vec::new(),
             stats: BackupStats::default(),
+            to_end: false,
         }
+    }
+
+    /// Reads each file as a plain reader (`cat`, `tar`, `dd`) does: chunk
+    /// after chunk until a read comes back short, whatever length the file
+    /// had at the open, so that a file growing under the read is read as
+    /// far as it has grown. The default (`false`) is the model's: the
+    /// length is taken at the open, and a file that grows is read to that
+    /// length.
+    pub fn read_to_end(mut self, yes: bool) -> BackupClient {
+        self.to_end = yes;
+        self
     }
 
     /// A digest of where the backup is (its file, its phase, its copy so
@@ -415,7 +430,11 @@ impl BackupClient {
         };
         match volume.open(&path, &self.owner, Access::Read, deny) {
             Ok(handle) => {
-                let len = volume.len_of(handle)?;
+                let len = if self.to_end {
+                    u64::MAX
+                } else {
+                    volume.len_of(handle)?
+                };
                 // A file nobody writes is a copy of itself as of its last
                 // modification; a live one, of now.
                 let taken_at = if env.is_live(&path) {
@@ -457,6 +476,8 @@ impl BackupClient {
             Err(e) => return Err(e),
         };
         let got = chunk.as_ref().map_or(0, |c| c.len_bytes());
+        // A plain reader's end of file: a read that comes back short.
+        let short = self.to_end && got < self.speed.chunk_bytes;
         if let Some(c) = chunk.as_ref().filter(|c| c.len_bytes() > 0)
             && let Err(e) = reading.keep(env, &self.plan[self.cursor].1, c)
         {
@@ -466,7 +487,7 @@ impl BackupClient {
         }
         reading.pos += got;
         let wake = now + self.speed.transfer_time(got);
-        if got == 0 || reading.pos >= reading.len {
+        if got == 0 || reading.pos >= reading.len || short {
             // The whole file is read (or it shrank under us).
             let (len, taken_at) = (reading.pos, reading.taken_at);
             let copy = reading.finish();
@@ -646,5 +667,68 @@ mod tests {
         env.volume
             .open(&big, &Owner::new("x"), Access::ReadWrite, Deny::ALL)
             .expect("nothing holds the file any more");
+    }
+
+    /// A world whose one file grows by `grow` bytes after the first chunk
+    /// is read, through a writer of its own.
+    struct Growing {
+        volume: SimVolume,
+        grow: usize,
+        chunks: u32,
+    }
+
+    impl BackupEnv for Growing {
+        fn volume(&self, name: &str) -> Option<&dyn Volume> {
+            (name == self.volume.name()).then_some(&self.volume as &dyn Volume)
+        }
+        fn log(&mut self, _: SimTime, _: EventKind, _: Option<&VolumePath>) {}
+        fn archive_chunk(&mut self, path: &VolumePath, chunk: &Chunk) -> Result<bool> {
+            self.chunks += 1;
+            if self.chunks == 1 {
+                let w = self
+                    .volume
+                    .open(path, &Owner::new("writer"), Access::ReadWrite, Deny::NONE)?;
+                let end = self.volume.len_of(w)?;
+                self.volume.write_at(w, end, &vec![7u8; self.grow])?;
+                self.volume.close(w)?;
+            }
+            let _ = chunk;
+            Ok(false)
+        }
+    }
+
+    fn archived_len(to_end: bool) -> u64 {
+        let volume = SimVolume::new("HD");
+        volume
+            .put_file(
+                &VolumePath::new("HD", ["log"]),
+                Content::from_bytes(&[1u8; 100_000]),
+            )
+            .unwrap();
+        let mut env = Growing {
+            volume,
+            grow: 50_000,
+            chunks: 0,
+        };
+        let mut client = BackupClient::new(
+            vec!["HD".to_owned()],
+            Arc::new(ExcludeNothing),
+            OpenFilePolicy::IgnoreLocks,
+            BackupSpeed::default(),
+        )
+        .read_to_end(to_end);
+        let mut now = SimTime::ZERO;
+        while let Step::At(t) = client.step(&mut env, now).unwrap() {
+            now = t;
+        }
+        let set = client.take_backup_set();
+        assert_eq!(set[0].content.len_bytes(), client.stats().bytes_archived);
+        client.stats().bytes_archived
+    }
+
+    #[test]
+    fn a_plain_reader_reads_a_growing_file_to_its_end_the_model_to_its_length_at_the_open() {
+        assert_eq!(archived_len(false), 100_000);
+        assert_eq!(archived_len(true), 150_000);
     }
 }

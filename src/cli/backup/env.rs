@@ -1,15 +1,15 @@
 //! The client's world while it archives: DIR as the volume "Server HD",
 //! the archive each chunk goes into, and stdout, where every event the
-//! client logs becomes one line. After a foreign open, the holder is given
-//! a moment to react before the first read.
+//! client logs becomes one line. A file is read as a plain reader reads
+//! it: at once after the open, chunk by chunk, until the kernel gives no
+//! more.
 //!
 //! What does not live here: what to archive and when (the library's
 //! `BackupClient`), how a file is written (`archive`).
 
-use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use mailsim::backup::BackupEnv;
 use mailsim::report::{Actor, EventKind};
@@ -19,12 +19,6 @@ use mailsim::{OpenFilePolicy, SimTime, VolumePath};
 
 use super::super::CliError;
 use super::archive::Archive;
-
-/// How long, after opening a file another process writes, the backup waits
-/// for its holder to react (release it, or stop writing to it) before the
-/// first read; and how long the file must go unwritten to count as settled.
-pub(super) const SETTLE_MAX: Duration = Duration::from_millis(500);
-const SETTLE_QUIET: Duration = Duration::from_millis(30);
 
 /// `a/b/c` for `Server HD:a:b:c`.
 fn relative(path: &VolumePath) -> String {
@@ -85,12 +79,6 @@ impl<'a, W: Write> Env<'a, W> {
             Some(e) => Err(e.into()),
             None => Ok(()),
         }
-    }
-
-    /// (length, modification time) of a file, by `stat`: no open.
-    fn stamp(real: &Path) -> Option<(u64, SystemTime)> {
-        let m = fs::metadata(real).ok()?;
-        Some((m.len(), m.modified().ok()?))
     }
 
     /// The error that stops the client after `e`, kept for the run to report.
@@ -198,35 +186,15 @@ impl<W: Write> BackupEnv for Env<'_, W> {
         }
     }
 
-    /// A file was just opened. If another process writes it, give the
-    /// holder a moment (at most [`SETTLE_MAX`]) to react to the open —
-    /// release the file, or stop writing to it — before the first read, as
-    /// the model promises; proceed as soon as it has released the file or
-    /// the file has gone [`SETTLE_QUIET`] unwritten.
+    /// A file was just opened: if another process writes it, say so. The
+    /// client reads on at once, as a plain reader does: nothing waits for
+    /// the holder to react.
     fn opened(&mut self, path: &VolumePath, _now: SimTime) -> mailsim::Result<()> {
-        let Some(holder) = self.vol.writer(path)? else {
-            return Ok(());
-        };
-        self.say(format!(
-            "opened {} while {holder} holds it: a foreign open, which it may react to",
-            relative(path)
-        ));
-        let real = self.vol.real_path(path)?;
-        let start = Instant::now();
-        let mut last = Self::stamp(&real);
-        let mut quiet_since = start;
-        while start.elapsed() < SETTLE_MAX {
-            std::thread::sleep(Duration::from_millis(2));
-            if self.vol.writer(path)?.is_none() {
-                break;
-            }
-            let now = Self::stamp(&real);
-            if now != last {
-                last = now;
-                quiet_since = Instant::now();
-            } else if quiet_since.elapsed() >= SETTLE_QUIET {
-                break;
-            }
+        if let Some(holder) = self.vol.writer(path)? {
+            self.say(format!(
+                "opened {} while {holder} holds it: a foreign open, which it may react to",
+                relative(path)
+            ));
         }
         Ok(())
     }

@@ -14,8 +14,10 @@
 //! The modelled LocalTalk throughput is ignored: files are read as fast as
 //! the disk allows. Only the policies' own waits (retries, waiting for
 //! quiet) take real time, each within the range its flag allows
-//! ([`RETRY_TOTAL_MAX`], [`TIMEOUT_MAX`]), plus at most [`SETTLE_MAX`](env::SETTLE_MAX) after
-//! a foreign open.
+//! ([`RETRY_TOTAL_MAX`], [`TIMEOUT_MAX`]). A file is read as a plain
+//! reader (`cat`, `tar`, `dd`) reads it: at once after the open, nothing
+//! waiting for its holder to react, chunk by chunk until a read comes back
+//! short, whatever length it had at the open.
 //!
 //! Where the archive may be, checked before anything is written (bad input,
 //! exit 2): never DIR, inside DIR, or an ancestor of DIR, compared by
@@ -276,7 +278,8 @@ pub fn run(args: &BackupArgs, out: &mut impl Write) -> Result<(), CliError> {
         exclusion,
         policy,
         BackupSpeed::default(),
-    );
+    )
+    .read_to_end(true);
     let mut env = Env::new(&vol, out, Archive::new(root, checked.served), policy);
     loop {
         let step = client.step(&mut env, clock.now());
