@@ -157,6 +157,13 @@ impl Chooser {
         &self.arities
     }
 
+    /// Drops the choices recorded so far (a stream that runs for hours keeps
+    /// no record of them).
+    pub(crate) fn forget(&mut self) {
+        self.record.clear();
+        self.arities.clear();
+    }
+
     /// Consumes the chooser, returning its record.
     pub fn into_choices(self) -> Choices {
         Choices(self.record)

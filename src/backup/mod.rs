@@ -685,9 +685,9 @@ mod tests {
         fn archive_chunk(&mut self, path: &VolumePath, chunk: &Chunk) -> Result<bool> {
             self.chunks += 1;
             if self.chunks == 1 {
-                let w = self
-                    .volume
-                    .open(path, &Owner::new("writer"), Access::ReadWrite, Deny::NONE)?;
+                let w =
+                    self.volume
+                        .open(path, &Owner::new("writer"), Access::ReadWrite, Deny::NONE)?;
                 let end = self.volume.len_of(w)?;
                 self.volume.write_at(w, end, &vec![7u8; self.grow])?;
                 self.volume.close(w)?;

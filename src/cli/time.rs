@@ -37,6 +37,12 @@ pub(super) fn file_stamp(t: SystemTime) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}-{mi:02}-{s:02}")
 }
 
+/// `2026-12-02T17:40:00.123Z`: RFC 3339, UTC, to the millisecond.
+pub(super) fn rfc3339_millis(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s, ms) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +56,10 @@ mod tests {
         assert_eq!(file_stamp(at(1_796_233_200, 999)), "2026-12-02 17-40-00");
         assert_eq!(file_stamp(at(4_102_444_799, 999)), "2099-12-31 23-59-59");
         assert_eq!(civil(at(1_796_233_200, 123)).6, 123);
+        assert_eq!(
+            rfc3339_millis(at(1_796_233_200, 7)),
+            "2026-12-02T17:40:00.007Z"
+        );
+        assert_eq!(rfc3339_millis(at(0, 999)), "1970-01-01T00:00:00.999Z");
     }
 }

@@ -19,6 +19,7 @@ pub use fault::draw_faults;
 pub use fault::{Fault, UnsyncedWrites};
 pub use file::{MAX_SCENARIO_FILE_BYTES, SCENARIO_SCHEMA, SCENARIO_VERSION, ScenarioFile};
 pub use preset::{BACKUP_DRIVE, MAIL_DATA, SERVER_HD, mail_data_path};
+pub use traffic::{Request, RequestMix, Requests};
 
 /// Fresh copies of the preset's volumes.
 pub(crate) fn prototype_volumes() -> (crate::volume::SimVolume, crate::volume::SimVolume) {

@@ -16,8 +16,9 @@
 mod driver;
 
 pub use crate::scenario::{
-    BACKUP_DRIVE, Fault, MAIL_DATA, MAX_SCENARIO_FILE_BYTES, SCENARIO_SCHEMA, SCENARIO_VERSION,
-    SERVER_HD, Scenario, ScenarioFile, Traffic, UnsyncedWrites, draw_faults, mail_data_path,
+    BACKUP_DRIVE, Fault, MAIL_DATA, MAX_SCENARIO_FILE_BYTES, Request, RequestMix, Requests,
+    SCENARIO_SCHEMA, SCENARIO_VERSION, SERVER_HD, Scenario, ScenarioFile, Traffic, UnsyncedWrites,
+    draw_faults, mail_data_path,
 };
 
 use crate::chooser::{Choices, Chooser};

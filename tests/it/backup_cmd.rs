@@ -250,7 +250,7 @@ impl Serve {
         let (tx, lines) = mpsc::channel();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
+                if tx.send(crate::processes::unstamped(line)).is_err() {
                     break;
                 }
             }

@@ -21,6 +21,8 @@ mod kept_true;
 mod processes;
 mod properties;
 mod real;
+#[cfg(feature = "cli")]
+mod serve_traffic;
 mod snapshots;
 mod support;
 mod svg;

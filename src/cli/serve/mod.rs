@@ -26,9 +26,16 @@
 //! 5. Prints `ready: …`, then looks for processes that had the file open
 //!    before it started (`/proc/PID/fd`), and reacts to one as to a
 //!    foreign access, naming it.
-//! 6. Delivers synthetic mail at `--rate` messages a second, printing
-//!    `ack ID` for each message only after its transaction is synced and
-//!    the file is checked to be still its own (see below).
+//! 6. Serves the simulated night's traffic ([`Requests`](mailsim::sim::Requests),
+//!    the same [`MailServer`] code as the simulation) at `--rate` requests
+//!    a second: deliveries, reads that set a message's flag in place and
+//!    deletions in `--mix`'s proportions (50/35/15 by default), and a
+//!    compaction when deleted mail fills more than a quarter of the record
+//!    area (or every `--compact-every`). It prints `ack ID`, `read ID`,
+//!    `deleted ID` or `compacted: …` for each only after its transaction
+//!    is synced and the file is checked to be still its own (see below).
+//!    Every line it prints starts with the time: RFC 3339, UTC, to the
+//!    millisecond (`2026-12-02T22:11:27.123Z ack 17`).
 //! 7. Between transactions, checks for a foreign open of its data file
 //!    (inotify) and reacts per `--on-conflict`; and starts a copy-aside
 //!    when one is due: an O(1) point-in-time snapshot of its own file
@@ -68,7 +75,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use mailsim::datafile;
 use mailsim::real::RotationWriter;
-use mailsim::sim::{MAIL_DATA, SERVER_HD};
+use mailsim::sim::{MAIL_DATA, RequestMix, SERVER_HD};
 use mailsim::volume::OsVolume;
 use mailsim::{ConflictBehavior, MailServer, VolumePath};
 
@@ -107,10 +114,10 @@ pub enum OnConflict {
     /// Finish the transaction, flush, close the file and exit 3.
     #[default]
     Shutdown,
-    /// Stop delivering but keep holding the file (and its lock) until a
+    /// Stop serving but keep holding the file (and its lock) until a
     /// signal (then exit 4).
     Hang,
-    /// Keep delivering (unsafe: a copy being read may be torn). Readers
+    /// Keep serving (unsafe: a copy being read may be torn). Readers
     /// only: a write by another process always stops the server (exit 5).
     Tolerate,
 }
@@ -128,9 +135,13 @@ impl From<OnConflict> for ConflictBehavior {
 /// Flags of `mailsim serve`.
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Output (stdout, one line each, flushed): 'ready: …' once the lock is \
-                  held; 'ack ID' per message, after its transaction is synced; 'foreign open of \
-                  FILE by COMMAND (pid N)' and then 'shut down …', 'hung …' or 'tolerating …'; \
+    after_help = "Output (stdout, one line each, flushed, each starting with the time: RFC \
+                  3339, UTC, to the millisecond, e.g. '2026-12-02T22:11:27.123Z ack 17'): \
+                  'ready: …' once the lock is held; 'ack ID' per message delivered, 'read ID' \
+                  per message marked read, 'deleted ID' per message deleted and 'compacted: …' \
+                  per compaction, each after its transaction is synced; 'foreign open of \
+                  Microsoft Mail Data by COMMAND (pid N)' (or 'by another process' when the \
+                  kernel does not tell) and then 'shut down …', 'hung …' or 'tolerating …'; \
                   'copied aside PATH …' and 'copy aside skipped …'; 'stopped …' on a signal; \
                   'FILE was … while serve held it …' when the data file is removed, renamed, \
                   replaced or written by another process.\n\nExit status: 0 stopped by a signal \
@@ -155,10 +166,28 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = OnConflict::Shutdown, value_name = "REACTION")]
     on_conflict: OnConflict,
 
-    /// Messages delivered per second, from 0.001 to 10000 (fractions
-    /// allowed).
+    /// Requests served per second (deliveries, reads and deletions, in the
+    /// proportions of --mix), from 0.001 to 10000 (fractions allowed).
     #[arg(long, default_value_t = 10.0, value_name = "N", value_parser = parse_rate)]
     rate: f64,
+
+    /// The proportions of deliveries, reads (a message's read flag set in
+    /// place) and deletions, as weights: the simulated night's by default.
+    /// A kind left out weighs 0: `--mix deliver=1` only delivers.
+    #[arg(
+        long,
+        value_name = "deliver=N,read=N,delete=N",
+        default_value_t = RequestMix::NIGHT,
+        value_parser = parse_mix
+    )]
+    mix: RequestMix,
+
+    /// Compact the data file every PERIOD (when deleted mail left room to
+    /// reclaim), from 1ms to 24h, or `never`; by default, as the simulated
+    /// server does: whenever deleted records fill more than a quarter of
+    /// the record area.
+    #[arg(long, value_name = "PERIOD", value_parser = parse_compact_every)]
+    compact_every: Option<CompactEvery>,
 
     /// Copy the data file aside into this existing, writable folder, as
     /// "Mail Data Backup #1" (newest), #2, … (MS Mail Backup's rotation).
@@ -192,6 +221,31 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_mix(text: &str) -> Result<RequestMix, String> {
+    text.parse::<RequestMix>().map_err(|e| match e {
+        mailsim::Error::InvalidScenario { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// When `--compact-every` compacts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CompactEvery {
+    /// Every period, when deleted records left bytes to reclaim.
+    Period(Duration),
+    /// Never.
+    Never,
+}
+
+fn parse_compact_every(text: &str) -> Result<CompactEvery, String> {
+    if text.trim() == "never" {
+        return Ok(CompactEvery::Never);
+    }
+    parse_period(text)
+        .map(CompactEvery::Period)
+        .map_err(|e| format!("{e}, or never"))
+}
+
 fn parse_period(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text)?;
     if (Duration::from_millis(1)..=Duration::from_secs(24 * 3600)).contains(&d) {
@@ -201,8 +255,12 @@ fn parse_period(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Prints one line and flushes it.
+/// Prints one line, after the time (RFC 3339, UTC, to the millisecond),
+/// and flushes it.
 fn say(out: &mut impl Write, line: fmt::Arguments<'_>) -> Result<(), CliError> {
+    let now = super::time::rfc3339_millis(std::time::SystemTime::now());
+    out.write_all(now.as_bytes())?;
+    out.write_all(b" ")?;
     out.write_fmt(line)?;
     out.write_all(b"\n")?;
     out.flush()?;
@@ -288,6 +346,30 @@ mod tests {
         ] {
             assert!(parse_rate(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            parse_mix("deliver=1"),
+            RequestMix::new(1, 0, 0).map_err(|e| e.to_string())
+        );
+        assert_eq!(
+            parse_mix("delete=15,read=35,deliver=50"),
+            Ok(RequestMix::NIGHT)
+        );
+        for bad in [
+            "",
+            "deliver",
+            "deliver=x",
+            "send=1",
+            "deliver=0",
+            "read=1,read=2",
+        ] {
+            assert!(parse_mix(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_compact_every("never"), Ok(CompactEvery::Never));
+        assert_eq!(
+            parse_compact_every("2s"),
+            Ok(CompactEvery::Period(Duration::from_secs(2)))
+        );
+        assert!(parse_compact_every("0").is_err());
         assert_eq!(parse_period("0.05"), Ok(Duration::from_millis(50)));
         assert_eq!(parse_period("24h"), Ok(Duration::from_secs(86_400)));
         for bad in ["0", "-1", "0.0005", "25h", "18446744073709s"] {

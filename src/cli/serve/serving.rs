@@ -1,6 +1,6 @@
 //! The server at work once ready: its loop, a turn at a time — signals,
 //! the file's check, a finished copy, a foreign open and the reaction
-//! `--on-conflict` asks for, a copy slot, a delivery — and the processes
+//! `--on-conflict` asks for, a copy slot, a request — and the processes
 //! that opened its file, as the kernel tells them.
 //!
 //! What does not live here: the checks of its file (`rescue`), the copies
@@ -12,10 +12,18 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mailsim::ConflictBehavior;
+use mailsim::event::RequestKind;
 use mailsim::real::proc_fds;
+use mailsim::server::Commit;
+use mailsim::sim::{MAIL_DATA, Requests};
 
 use super::super::CliError;
-use super::{EXIT_HUNG, EXIT_SHUT_DOWN, OnConflict, Running, say};
+use super::{CompactEvery, EXIT_HUNG, EXIT_SHUT_DOWN, OnConflict, Running, say};
+
+/// A failure of the server at work: exit 1.
+fn runtime(e: mailsim::Error) -> CliError {
+    CliError::Runtime(e.to_string())
+}
 
 /// Longest sleep between two looks at the signal flag, the file and the
 /// watch.
@@ -24,25 +32,6 @@ const POLL: Duration = Duration::from_millis(2);
 /// Longest a shutdown waits for the processes that opened the file to be
 /// gone, watching for a write of theirs (see `Running::settle`).
 const SETTLE_MAX: Duration = Duration::from_millis(100);
-
-/// Message sizes: 200 to 3999 bytes, from a xorshift generator.
-struct Sizes(u64);
-
-impl Sizes {
-    /// A generator seeded from `seed` (any value: the state is never 0).
-    fn new(seed: u64) -> Sizes {
-        Sizes((0x9E37_79B9_7F4A_7C15 ^ seed) | 1)
-    }
-
-    fn next(&mut self) -> u32 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        200 + (x % 3800) as u32
-    }
-}
 
 /// Who opened the data file, as the kernel tells it.
 struct Foreign {
@@ -68,12 +57,15 @@ fn openers_of(real: &Path) -> Option<Foreign> {
 
 /// The loop's own state, from one turn to the next.
 struct Schedule {
-    /// Time between two deliveries (`--rate`).
+    /// Time between two requests (`--rate`).
     period: Duration,
-    next_delivery: Instant,
+    next_request: Instant,
     /// When the next copy aside is due, with `--copy-aside-to`.
     next_copy: Option<Instant>,
-    sizes: Sizes,
+    /// When the next compaction is due, with `--compact-every PERIOD`.
+    next_compaction: Option<Instant>,
+    /// The night's traffic, in `--mix`'s proportions.
+    requests: Requests,
     /// Hung after a foreign open: no longer delivering, until a signal.
     hung: bool,
     /// A foreign open not reacted to yet.
@@ -100,9 +92,13 @@ impl Running<'_> {
         let start = Instant::now();
         let mut s = Schedule {
             period,
-            next_delivery: start,
+            next_request: start,
             next_copy: self.rotation.as_ref().map(|(_, every)| start + *every),
-            sizes: Sizes::new(self.server.generation()),
+            next_compaction: match self.args.compact_every {
+                Some(CompactEvery::Period(every)) => Some(start + every),
+                _ => None,
+            },
+            requests: Requests::new(self.server.generation(), self.args.mix),
             hung: false,
             // A reader that was there first is a foreign access like any other.
             foreign: openers_of(&self.real).map(|f| Foreign {
@@ -141,12 +137,12 @@ impl Running<'_> {
         if self.copy_slot(out, s, now)? == Next::Turn {
             return Ok(Next::Turn);
         }
-        if self.delivery(out, s, now)? == Next::Turn {
+        if self.request(out, s, now)? == Next::Turn {
             return Ok(Next::Turn);
         }
         let wake = s
             .next_copy
-            .map_or(s.next_delivery, |c| c.min(s.next_delivery));
+            .map_or(s.next_request, |c| c.min(s.next_request));
         std::thread::sleep(wake.saturating_duration_since(now).min(POLL));
         Ok(Next::Turn)
     }
@@ -157,12 +153,13 @@ impl Running<'_> {
             out,
             format_args!(
                 "ready: pid {} holds {} (exclusive lock): generation {}, {} messages, \
-                 delivering {} a second, on conflict {}",
+                 serving {} requests a second ({}), on conflict {}",
                 std::process::id(),
                 self.real.display(),
                 self.server.generation(),
                 self.server.message_count(),
                 self.args.rate,
+                self.args.mix,
                 ConflictBehavior::from(self.args.on_conflict).as_str()
             ),
         )
@@ -205,10 +202,7 @@ impl Running<'_> {
         let Some(Foreign { who, writes }) = s.foreign.take() else {
             return Ok(Next::Go);
         };
-        say(
-            out,
-            format_args!("foreign open of {} by {who}", self.real.display()),
-        )?;
+        say(out, format_args!("foreign open of {MAIL_DATA} by {who}"))?;
         // A writer is never tolerated: its write may land any moment.
         if writes {
             return self
@@ -244,7 +238,7 @@ impl Running<'_> {
                 say(
                     out,
                     format_args!(
-                        "hung: no longer delivering, still holding {real} and its \
+                        "hung: no longer serving, still holding {real} and its \
                          lock; SIGTERM, SIGINT or SIGHUP releases it"
                     ),
                 )?;
@@ -254,7 +248,7 @@ impl Running<'_> {
                 say(
                     out,
                     format_args!(
-                        "tolerating it: still delivering (unsafe: a copy being read may \
+                        "tolerating it: still serving (unsafe: a copy being read may \
                          be torn)"
                     ),
                 )?;
@@ -280,28 +274,80 @@ impl Running<'_> {
         Ok(Next::Turn)
     }
 
-    /// A delivery, if one is due at `now`: one message committed, and
-    /// acknowledged only while the file is still the server's own.
-    fn delivery(
+    /// A request, if one is due at `now`: a delivery, a read or a deletion
+    /// committed (nothing for a read or a deletion of an empty file), then a
+    /// compaction if one is due; each said only while the file is still the
+    /// server's own.
+    fn request(
         &mut self,
         out: &mut impl Write,
         s: &mut Schedule,
         now: Instant,
     ) -> Result<Next, CliError> {
-        if now < s.next_delivery {
+        if now < s.next_request {
             return Ok(Next::Go);
         }
-        let commit = self
-            .server
-            .deliver(&self.vol, s.sizes.next())
-            .map_err(|e| CliError::Runtime(e.to_string()))?;
-        // Acknowledged only while the file is still its own.
-        self.check_file(out)?;
+        s.next_request = (s.next_request + s.period).max(now);
+        let r = s.requests.next_request(self.server.message_count());
+        let committed = match r.kind {
+            RequestKind::Deliver => Some(self.server.deliver(&self.vol, r.payload_len)),
+            RequestKind::Read => self.server.mark_read(&self.vol, r.pick).transpose(),
+            RequestKind::Delete => self.server.delete(&self.vol, r.pick).transpose(),
+        };
+        let Some(commit) = committed.transpose().map_err(runtime)? else {
+            return Ok(Next::Turn);
+        };
+        self.committed(out, &commit)?;
         if let Some(id) = commit.message_id {
-            say(out, format_args!("ack {id}"))?;
+            let verb = match r.kind {
+                RequestKind::Deliver => "ack",
+                RequestKind::Read => "read",
+                RequestKind::Delete => "deleted",
+            };
+            say(out, format_args!("{verb} {id}"))?;
         }
-        s.next_delivery = (s.next_delivery + s.period).max(now);
+        self.compaction(out, s, now)?;
         Ok(Next::Turn)
+    }
+
+    /// A compaction, when one is due: by `--compact-every`'s period (when
+    /// there are deleted bytes to reclaim), else by the simulated server's
+    /// rule ([`MailServer::needs_compaction`](mailsim::MailServer::needs_compaction)).
+    fn compaction(
+        &mut self,
+        out: &mut impl Write,
+        s: &mut Schedule,
+        now: Instant,
+    ) -> Result<(), CliError> {
+        let due = match self.args.compact_every {
+            None => self.server.needs_compaction(),
+            Some(CompactEvery::Never) => false,
+            Some(CompactEvery::Period(every)) => match s.next_compaction {
+                Some(at) if now >= at => {
+                    s.next_compaction = Some((at + every).max(now));
+                    self.server.header().dead_bytes > 0
+                }
+                _ => false,
+            },
+        };
+        if !due {
+            return Ok(());
+        }
+        let commit = self.server.compact(&self.vol).map_err(runtime)?;
+        self.committed(out, &commit)?;
+        say(
+            out,
+            format_args!(
+                "compacted: generation {}, {} bytes reclaimed",
+                commit.generation, commit.reclaimed_bytes
+            ),
+        )
+    }
+
+    /// After a transaction committed (synced): the file checked to be still
+    /// its own before anything is said of it.
+    fn committed(&mut self, out: &mut impl Write, _commit: &Commit) -> Result<(), CliError> {
+        self.check_file(out)
     }
 
     /// Before a shutdown: until the processes that have the file open are
@@ -334,20 +380,5 @@ impl Running<'_> {
             .stop(&self.vol)
             .map_err(|e| CliError::Runtime(e.to_string()))?;
         Ok(generation)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_sizes_stay_in_range() {
-        for seed in [0, 1, u64::MAX, 0x9E37_79B9_7F4A_7C15] {
-            let mut s = Sizes::new(seed);
-            let sizes: Vec<u32> = (0..1000).map(|_| s.next()).collect();
-            assert!(sizes.iter().all(|n| (200..4000).contains(n)));
-            assert!(sizes.iter().any(|&n| n < 1000) && sizes.iter().any(|&n| n > 3000));
-        }
     }
 }
