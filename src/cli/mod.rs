@@ -17,6 +17,7 @@ mod run;
 mod serve;
 mod sweep;
 mod time;
+mod trial;
 mod verify;
 
 use std::fmt;
@@ -34,7 +35,7 @@ use args::UsageError;
     name = "mailsim",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  mailsim demo\n  mailsim run --seed 7\n  mailsim run --exclude-file \"Microsoft Mail Data\" --json\n  mailsim run --seed 7 --save night.json\n  mailsim run --scenario night.json\n  mailsim sweep --cases 10000 --behavior tolerate\n  mailsim sweep --cases 10000 --shard 1/4 --json > shard1.jsonl\n  mailsim run --real /tmp/night --behavior shutdown\n  mailsim serve --dir /srv/mail &\n  mailsim backup --dir /srv/mail --to /backups/mail --open-files respect-locks\n  mailsim verify \"/srv/mail/Microsoft Mail Data\""
+    after_help = "Examples:\n  mailsim demo\n  mailsim run --seed 7\n  mailsim run --exclude-file \"Microsoft Mail Data\" --json\n  mailsim run --seed 7 --save night.json\n  mailsim run --scenario night.json\n  mailsim sweep --cases 10000 --behavior tolerate\n  mailsim sweep --cases 10000 --shard 1/4 --json > shard1.jsonl\n  mailsim run --real /tmp/night --behavior shutdown\n  mailsim serve --dir /srv/mail &\n  mailsim backup --dir /srv/mail --to /backups/mail --open-files respect-locks\n  mailsim verify \"/srv/mail/Microsoft Mail Data\"\n  mailsim trial --on-conflict tolerate --tries 30 -- sh -c 'tar -cf - -C {dir} . | tar -xf - -C {out}'"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -58,8 +59,12 @@ enum Command {
     /// Be the backup client for real: archive the files under DIR into a
     /// directory.
     Backup(backup::BackupArgs),
-    /// Check a Microsoft Mail Data file (or a copy of one).
+    /// Check a Microsoft Mail Data file (or a copy of one), or judge a copy
+    /// exactly with the server's history.
     Verify(verify::VerifyArgs),
+    /// Run any backup command against a fresh `serve`, N times, and judge
+    /// each copy with the server's history: the torn rate and its interval.
+    Trial(trial::TrialArgs),
 }
 
 /// Why a command failed, and so its exit code.
@@ -154,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(&a, &mut out),
         Command::Backup(a) => backup::run(&a, &mut out),
         Command::Verify(a) => verify::run(&a, &mut out),
+        Command::Trial(a) => trial::run(&a, &mut out),
     }
     .and_then(|()| out.flush().map_err(CliError::from));
     match result {

@@ -21,6 +21,8 @@ mod kept_true;
 mod processes;
 mod properties;
 mod real;
+#[cfg(all(feature = "cli", target_os = "linux"))]
+mod real_tools;
 #[cfg(feature = "cli")]
 mod serve_traffic;
 mod snapshots;

@@ -66,6 +66,7 @@
 //! failure (a full disk: one line with "disk full"); 2 bad input.
 
 use std::fmt;
+use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,6 +75,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use mailsim::datafile;
+use mailsim::history::{self, HistoryWriter};
 use mailsim::real::RotationWriter;
 use mailsim::sim::{MAIL_DATA, RequestMix, SERVER_HD};
 use mailsim::volume::OsVolume;
@@ -207,9 +209,20 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u32).range(1..=1000)
     )]
     keep: Option<u32>,
+
+    /// Keep the history that `verify --history` and `trial` judge copies
+    /// with at PATH [default: DIR/Microsoft Mail Data History]: for each
+    /// committed generation, the pages it wrote and their digests, at most
+    /// 64 MiB (the oldest generations dropped first).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_history")]
+    history: Option<PathBuf>,
+
+    /// Keep no history.
+    #[arg(long)]
+    no_history: bool,
 }
 
-fn parse_rate(text: &str) -> Result<f64, String> {
+pub(super) fn parse_rate(text: &str) -> Result<f64, String> {
     let r: f64 = text
         .trim()
         .parse()
@@ -221,7 +234,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_mix(text: &str) -> Result<RequestMix, String> {
+pub(super) fn parse_mix(text: &str) -> Result<RequestMix, String> {
     text.parse::<RequestMix>().map_err(|e| match e {
         mailsim::Error::InvalidScenario { reason, .. } => reason,
         other => other.to_string(),
@@ -277,6 +290,9 @@ struct Running<'a> {
     stop: Arc<AtomicBool>,
     copy: Option<CopyJob>,
     copies_skipped: u64,
+    /// The history, and the server's file as it reads its pages (a
+    /// duplicate of its descriptor: no new open).
+    history: Option<(HistoryWriter, File)>,
 }
 
 pub fn run(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
@@ -302,6 +318,7 @@ pub fn run(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
     ensure_data_file(&real, vol.root())?;
     refuse_held(&real)?;
     let server = MailServer::start(&vol, path).map_err(|e| startup_error(&real, e))?;
+    let history = open_history(args, &vol, &server, &real)?;
     let rotation = match &args.copy_aside_to {
         None => None,
         Some(d2) => {
@@ -322,14 +339,70 @@ pub fn run(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
         stop,
         copy: None,
         copies_skipped: 0,
+        history,
     };
     let result = running.serve(out);
     running.cancel_copy();
     // Whatever happened, the file is flushed and closed (a no-op after a
     // shutdown); the process's exit would release the lock anyway.
     let stopped = running.server.stop(&running.vol);
+    let synced = running.sync_history();
     result?;
-    stopped.map_err(|e| CliError::Runtime(e.to_string()))
+    stopped.map_err(|e| CliError::Runtime(e.to_string()))?;
+    synced
+}
+
+/// The history `--history` (or the default path) names, opened for the
+/// data file as the server holds it; `None` with `--no-history`. A path
+/// that is the data file, a folder, a FIFO or a file that is not a history
+/// is bad input.
+fn open_history(
+    args: &ServeArgs,
+    vol: &OsVolume,
+    server: &MailServer,
+    real: &std::path::Path,
+) -> Result<Option<(HistoryWriter, File)>, CliError> {
+    if args.no_history {
+        return Ok(None);
+    }
+    let path = args
+        .history
+        .clone()
+        .unwrap_or_else(|| args.dir.join(history::HISTORY_NAME));
+    let shown = || super::input::named("--history", &path);
+    if identity(&path).is_ok_and(|id| identity(real).ok() == Some(id)) {
+        return Err(CliError::Usage(format!(
+            "{}: is the data file itself",
+            shown()
+        )));
+    }
+    let handle = server
+        .handle()
+        .ok_or_else(|| CliError::Runtime("the server holds no file".to_owned()))?;
+    let file = vol
+        .try_clone_file(handle)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let writer = HistoryWriter::open(
+        &path,
+        &file,
+        server.generation(),
+        history::DEFAULT_LIMIT_BYTES,
+    )
+    .map_err(|e| match e {
+        mailsim::Error::Io { ref source, .. } if !super::input::is_bad_path(source) => {
+            CliError::Runtime(format!("{}: {source}", shown()))
+        }
+        other => CliError::Usage(format!("{}: {}", shown(), history_reason(&other))),
+    })?;
+    Ok(Some((writer, file)))
+}
+
+/// What is wrong with a history path, without repeating the path.
+fn history_reason(e: &mailsim::Error) -> String {
+    match e {
+        mailsim::Error::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

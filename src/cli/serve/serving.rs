@@ -197,7 +197,16 @@ impl Running<'_> {
                 .server
                 .foreign_access(&self.vol)
                 .map_err(|e| CliError::Runtime(e.to_string()))?
-                .map(|who| openers_of(&self.real).unwrap_or(Foreign { who, writes: false }));
+                .map(|who| {
+                    // The volume names the opener when the kernel told it
+                    // (fanotify); the scan tells whether it writes.
+                    let scan = openers_of(&self.real);
+                    let writes = scan.as_ref().is_some_and(|f| f.writes);
+                    match scan {
+                        Some(f) if who == "another process" => f,
+                        _ => Foreign { who, writes },
+                    }
+                });
         }
         let Some(Foreign { who, writes }) = s.foreign.take() else {
             return Ok(Next::Go);
@@ -346,8 +355,22 @@ impl Running<'_> {
 
     /// After a transaction committed (synced): the file checked to be still
     /// its own before anything is said of it.
-    fn committed(&mut self, out: &mut impl Write, _commit: &Commit) -> Result<(), CliError> {
+    /// The generation goes into the history first, so that every
+    /// acknowledged generation is in it.
+    fn committed(&mut self, out: &mut impl Write, commit: &Commit) -> Result<(), CliError> {
+        if let Some((history, file)) = &mut self.history {
+            history.commit_from(commit, file).map_err(runtime)?;
+        }
         self.check_file(out)
+    }
+
+    /// The history synced (at a stop: what it holds survives a crash of the
+    /// machine).
+    pub(super) fn sync_history(&mut self) -> Result<(), CliError> {
+        match &mut self.history {
+            Some((history, _)) => history.sync().map_err(runtime),
+            None => Ok(()),
+        }
     }
 
     /// Before a shutdown: until the processes that have the file open are
@@ -379,6 +402,7 @@ impl Running<'_> {
         self.server
             .stop(&self.vol)
             .map_err(|e| CliError::Runtime(e.to_string()))?;
+        self.sync_history()?;
         Ok(generation)
     }
 }
