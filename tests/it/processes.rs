@@ -375,8 +375,30 @@ fn an_unaware_backup_makes_serve_shut_down_and_nothing_acknowledged_is_lost() {
         .unwrap();
     assert!(acks_in(&serve.seen[at..]).is_empty(), "{:?}", serve.seen);
     // The backup read the file as a plain reader does, while the server
-    // finished its transaction: the archived copy is there, whole or torn.
-    assert!(archive.join(DATA).metadata().unwrap().len() > 0);
+    // finished its transaction: the archived copy is the file at one
+    // generation or torn between several, as the history tells exactly.
+    let history = dir.join("Microsoft Mail Data History");
+    let o = run_bounded(
+        &[
+            "verify".as_ref(),
+            archive.join(DATA).as_os_str(),
+            "--history".as_ref(),
+            history.as_os_str(),
+            "--json".as_ref(),
+        ],
+        SOON,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("verify's JSON");
+    match v["verdict"].as_str() {
+        Some("consistent") => {
+            assert_eq!(o.status.code(), Some(0));
+            // At most the last generation the server committed.
+            let g = v["generation"].as_u64().unwrap();
+            assert!(g >= 1, "{v}");
+        }
+        Some("torn") => assert_eq!(o.status.code(), Some(1)),
+        _ => panic!("the archived copy is a copy of the served file: {v}"),
+    }
 }
 
 #[test]

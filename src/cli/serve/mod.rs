@@ -58,6 +58,16 @@
 //! overwrote bytes in place has destroyed them before any server could
 //! react; what serve saves is what the file then holds.)
 //!
+//! **The history.** Once its file is open, serve opens (or creates) the
+//! history beside it, `DIR/Microsoft Mail Data History` (`--history PATH`
+//! elsewhere, none with `--no-history`; a folder, a FIFO, the data file
+//! itself or a file that is not a history is bad input), reconciled with
+//! the file as it is now ([`HistoryWriter::open`]). Each transaction goes
+//! into it — the pages it wrote and their digests — after its sync and
+//! before its line is printed, so that every acknowledged generation is
+//! in it; it is synced at every stop. `mailsim verify COPY --history H`
+//! and `mailsim trial` judge copies with it.
+//!
 //! Exit status: 0 stopped by a signal (SIGTERM, SIGINT, SIGHUP, any number
 //! of them: `timeout(1)` sends two) with its `stopped` line; 3 shut down
 //! because of a foreign access (so that a supervisor's
@@ -154,7 +164,12 @@ impl From<OnConflict> for ConflictBehavior {
                   UTC); 1 a runtime failure (e.g. disk full); 2 bad input (DIR or DIR2 missing, \
                   not a directory, not writable; DIR served by another serve; the data file \
                   held by another process, not a data file serve can use, or with no room left \
-                  in its counters; a number out of its range).\n\nEvery wait is bounded: the \
+                  in its counters; a number out of its range; a --history PATH that is a \
+                  folder, a FIFO, the data file or not a history).\n\nHistory: each \
+                  transaction's pages and their digests go into DIR/Microsoft Mail Data \
+                  History (or --history PATH; none with --no-history), at most 64 MiB, the \
+                  oldest generations dropped first, before its line is printed; 'mailsim \
+                  verify COPY --history H' and 'mailsim trial' judge copies with it.\n\nEvery wait is bounded: the \
                   loop looks at signals, the file and the watch at least every 2 ms; a \
                   copy-aside in flight is cancelled at a stop within one 1 MiB piece."
 )]
