@@ -255,10 +255,7 @@ pub(super) fn parse(b: &[u8]) -> Result<Records<'_>, String> {
     let mut at = HEADER_BYTES as usize;
     let mut newest: Option<u64> = None;
     let mut pages_now = 0u64;
-    loop {
-        let Some(frame) = b.get(at..at + FRAME_BYTES as usize) else {
-            break;
-        };
+    while let Some(frame) = b.get(at..at + FRAME_BYTES as usize) {
         let body_len = u32_at(frame, 0) as usize;
         let Some(body) = b.get(at + 8..(at + 8).saturating_add(body_len)) else {
             break;
