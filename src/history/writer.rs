@@ -45,8 +45,29 @@ pub const MIN_LIMIT_BYTES: u64 = 64 << 10;
 /// How often, by default, the background thread syncs what was appended.
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(50);
 
-/// The writer of a data file's history. See the [module](self) for the
-/// order of writes and what a crash leaves.
+/// The writer of a data file's history.
+///
+/// Order: the server commits (and syncs) the data file first, then
+/// [`commit_from`](Self::commit_from) appends the commit's record with one
+/// `write(2)`, then the server acknowledges. The history never gets ahead of
+/// a data file still being written; the kernel holds every acknowledged
+/// record, so a crash of the process loses none. Records reach the disk at
+/// the next background sync ([`set_sync_interval`](Self::set_sync_interval),
+/// 50 ms by default; zero syncs each record before returning), and at
+/// [`sync`](Self::sync).
+///
+/// At open, records past the data file's generation and a torn last record
+/// are cut off; when what is left does not end in the data file's current
+/// state (every page's digest, and its length), a baseline of that state is
+/// appended for the data file's generation — so after a machine crash the
+/// history is whole again, missing at most the generations of the last
+/// sync interval before it.
+///
+/// When an append would pass the limit, the file is rewritten without its
+/// oldest generations (a baseline of the oldest kept, then the newer
+/// records as they were, in half the limit) under `PATH.new`, synced,
+/// renamed over the history, the folder synced: until the rename the old
+/// history stands.
 #[derive(Debug)]
 pub struct HistoryWriter {
     path: PathBuf,
@@ -70,7 +91,7 @@ impl HistoryWriter {
     /// `data`, now at `generation`, to be kept under `limit_bytes`
     /// ([`DEFAULT_LIMIT_BYTES`](super::DEFAULT_LIMIT_BYTES); between
     /// [`MIN_LIMIT_BYTES`] and [`MAX_LIMIT_BYTES`]), and reconciles it with
-    /// the data file (see the [module](self)). Refuses, touching nothing, a
+    /// the data file (see [`HistoryWriter`]). Refuses, touching nothing, a
     /// directory, FIFO, symlink, device or socket at `path`, and a file that
     /// is not a history ([`Error::NotAHistory`]). Reads the data file page
     /// by page.
