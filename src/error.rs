@@ -157,6 +157,24 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A file that is not a data file's history (or one that is
+    /// corrupt): nothing was written to it.
+    #[error("{}: not a history: {reason}", path.display())]
+    NotAHistory {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A history that cannot be written or read as asked: a limit out of
+    /// range, a data file too large for it, a commit out of order.
+    #[error("{}: {reason}", path.display())]
+    History {
+        /// The history file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// An operating-system error on a real path.
     #[error("{}: {source}", path.display())]
     Io {
@@ -187,7 +205,8 @@ impl Error {
                 io::ErrorKind::PermissionDenied
             }
             Error::DiskFull { .. } => io::ErrorKind::StorageFull,
-            Error::DataFile { .. } => io::ErrorKind::InvalidData,
+            Error::DataFile { .. } | Error::NotAHistory { .. } => io::ErrorKind::InvalidData,
+            Error::History { .. } => io::ErrorKind::InvalidInput,
             Error::InvalidScenario { .. }
             | Error::InvalidScenarioFile { .. }
             | Error::BadHandle

@@ -180,6 +180,8 @@
 //! - [`real`]: the real runner's pieces: locks, `/proc/locks`, inotify, the
 //!   live-file guard, the crash-safe rotation writer, copy-before-write
 //!   snapshots, the scaled clock.
+//! - [`history`]: a real data file's history, kept beside it by the server,
+//!   and the exact judge of copies against it (`mailsim verify --history`).
 //! - [`report`]: [`Outcome`], [`Metrics`], verdicts, the timeline, JSON, and
 //!   [`invariants`].
 //!
@@ -242,6 +244,7 @@ pub mod datafile;
 pub mod demo;
 mod error;
 pub mod event;
+pub mod history;
 pub mod invariants;
 mod night;
 mod oracle;

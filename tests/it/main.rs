@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod hardening;
 #[cfg(feature = "proptest")]
 mod harness;
+mod history;
 mod kb_matrix;
 mod kept_true;
 #[cfg(feature = "cli")]
