@@ -15,6 +15,8 @@ mod fuzz_regressions;
 mod hardening;
 #[cfg(feature = "proptest")]
 mod harness;
+#[cfg(feature = "cli")]
+mod holders;
 mod kb_matrix;
 mod kept_true;
 #[cfg(feature = "cli")]
