@@ -56,10 +56,11 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 }
 
 fn conflict(path: &Path) -> Error {
-    let holder = proc_locks::holder(path)
+    // Every process holding the lock now: several share an inherited one.
+    let holder = proc_locks::holders(path)
         .ok()
-        .flatten()
-        .map_or_else(|| "another process".to_owned(), |h| h.to_string());
+        .and_then(|all| proc_locks::names(&all))
+        .unwrap_or_else(|| "another process".to_owned());
     Error::DenyConflict {
         path: as_volume_path(path),
         holder,
@@ -79,8 +80,9 @@ impl LiveFileGuard {
     ///
     /// # Errors
     /// - [`Error::DenyConflict`] when another open (of this process or
-    ///   another) holds a lock on the file; `holder` names it, e.g.
-    ///   `"mailsim (pid 1234)"`, or `"another process"` where the system
+    ///   another) holds a lock on the file; `holder` names the processes
+    ///   holding it now, e.g. `"mailsim (pid 1234)"` or `"flock (pid 10),
+    ///   sleep (pid 11)"`, or `"another process"` where the system
     ///   cannot tell; `path` is `VolumePath::root` of the real path, which
     ///   displays as that path. (Where the lock table cannot be read, the
     ///   conflict is found after opening, and the holder may see the open.)

@@ -121,21 +121,42 @@ impl fmt::Display for Owner {
     }
 }
 
-/// Who holds a file for writing, as a probe reports it.
+/// Who holds a file for writing, as a probe reports it: one holder, or
+/// several processes sharing one lock (a lock inherited across `fork`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Holder {
     /// The holder's name.
     pub name: String,
     /// The holder's process id, where the system can tell.
     pub pid: Option<u32>,
+    /// The other processes holding it as well, each once, by pid.
+    pub others: Vec<Holder>,
+}
+
+impl Holder {
+    /// A holder named `name`, with its process id where known, alone.
+    pub fn new(name: impl Into<String>, pid: Option<u32>) -> Holder {
+        Holder {
+            name: name.into(),
+            pid,
+            others: Vec::new(),
+        }
+    }
 }
 
 impl fmt::Display for Holder {
+    /// `tar (pid 4242)`, `Microsoft Mail Server`, or with others
+    /// `flock (pid 10), sleep (pid 11)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.pid {
-            Some(pid) => write!(f, "{} (pid {pid})", self.name),
-            None => f.write_str(&self.name),
+            Some(pid) => write!(f, "{} (pid {pid})", self.name)?,
+            None => f.write_str(&self.name)?,
         }
+        for other in &self.others {
+            write!(f, ", {other}")?;
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,8 @@ mod hardening;
 #[cfg(feature = "proptest")]
 mod harness;
 mod history;
+#[cfg(feature = "cli")]
+mod holders;
 mod kb_matrix;
 mod kept_true;
 #[cfg(feature = "cli")]

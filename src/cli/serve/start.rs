@@ -78,10 +78,10 @@ pub(super) fn lock_dir(flag: &str, dir: &Path) -> Result<File, CliError> {
     match lock::try_lock_exclusive(&f) {
         Ok(true) => Ok(f),
         Ok(false) => {
-            let holder = proc_locks::holder(dir)
+            let holder = proc_locks::holders(dir)
                 .ok()
-                .flatten()
-                .map_or_else(|| "another process".to_owned(), |h| h.to_string());
+                .and_then(|all| proc_locks::names(&all))
+                .unwrap_or_else(|| "another process".to_owned());
             Err(bad(&format!(
                 "another mailsim serve uses it: locked by {holder}"
             )))
@@ -188,12 +188,13 @@ pub(super) fn ensure_data_file(real: &Path, dir: &Path) -> Result<(), CliError> 
 /// Refuses, leaving it untouched, a data file another process holds a lock
 /// on (asked without opening it, so the holder sees no foreign open).
 pub(super) fn refuse_held(real: &Path) -> Result<(), CliError> {
-    match proc_locks::holder(real) {
+    // Every process holding a lock now, not the one that took it.
+    match proc_locks::holders(real).map(|all| proc_locks::names(&all)) {
         Ok(Some(holder)) => Err(startup_error(
             real,
             mailsim::Error::DenyConflict {
                 path: VolumePath::root(real.display().to_string()),
-                holder: holder.to_string(),
+                holder,
             },
         )),
         _ => Ok(()),

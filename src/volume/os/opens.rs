@@ -1,6 +1,6 @@
 //! Opens and what they hold: the File Manager's deny modes checked against
 //! this volume's opens and, without opening the file, against the locks
-//! others hold (`/proc/locks`); the `flock` an open takes; its inotify watch
+//! others hold (`proc_locks`: who holds each lock now); the `flock` an open takes; its inotify watch
 //! and the accounting that tells foreign opens and foreign writes from the
 //! holder's own; who writes a file; and [`OsVolume::check_file`], what
 //! happened to a held file behind its holder's back ([`Tampering`]).
@@ -91,7 +91,7 @@ impl fmt::Display for Tampering {
 }
 
 /// Locks on `real` held by others than this volume's opens, per the
-/// kernel's lock table (empty where there is none). This volume's own
+/// kernel ([`proc_locks::holders`]; empty where there is none). This volume's own
 /// locks appear in the table under this process's pid; as many of those
 /// as this volume holds, of each kind, are left out.
 ///
@@ -126,7 +126,7 @@ pub(super) fn held_by(s: &State, id: &FileId, real: &Path) -> Option<String> {
     if let Some(o) = s.opens.values().find(|o| o.id == *id) {
         return Some(o.owner.name().to_owned());
     }
-    foreign_locks(s, id, real).first().map(|h| h.to_string())
+    proc_locks::names(&foreign_locks(s, id, real))
 }
 
 impl OsVolume {
@@ -345,11 +345,12 @@ fn check_deny(
         });
     }
     if access.writes() || want.is_some() {
-        let foreign = foreign_locks(s, id, real);
-        if let Some(h) = foreign.iter().find(|h| access.writes() || h.write) {
+        let mut foreign = foreign_locks(s, id, real);
+        foreign.retain(|h| access.writes() || h.write);
+        if let Some(holder) = proc_locks::names(&foreign) {
             return Err(Error::DenyConflict {
                 path: path.clone(),
-                holder: h.to_string(),
+                holder,
             });
         }
     }
@@ -397,10 +398,8 @@ fn take_lock(
     }
     if refused {
         drop(file);
-        let holder = foreign_locks(s, id, real)
-            .into_iter()
-            .next()
-            .map_or_else(|| "another process".to_owned(), |h| h.to_string());
+        let holder = proc_locks::names(&foreign_locks(s, id, real))
+            .unwrap_or_else(|| "another process".to_owned());
         return Err(Error::DenyConflict {
             path: path.clone(),
             holder,
@@ -430,18 +429,27 @@ pub(super) fn writer(vol: &OsVolume, path: &VolumePath) -> Result<Option<Holder>
     let id = file_id(&meta, &real);
     let s = vol.state.lock();
     if let Some(o) = s.opens.values().find(|o| o.id == id && o.access.writes()) {
-        return Ok(Some(Holder {
-            name: o.owner.name().to_owned(),
-            pid: Some(std::process::id()),
-        }));
+        return Ok(Some(Holder::new(o.owner.name(), Some(std::process::id()))));
     }
-    Ok(foreign_locks(&s, &id, &real)
+    // Every process holding an exclusive lock: several share an inherited one.
+    let mut writers: Vec<Holder> = Vec::new();
+    for h in foreign_locks(&s, &id, &real)
         .into_iter()
-        .find(|h| h.write)
-        .map(|h| Holder {
-            name: h.command.unwrap_or_else(|| "another process".to_owned()),
-            pid: h.pid,
-        }))
+        .filter(|h| h.write)
+    {
+        let known = writers
+            .iter()
+            .any(|w| w.pid == h.pid && (h.pid.is_some() || w.name == "another process"));
+        if !known {
+            let name = h.command.unwrap_or_else(|| "another process".to_owned());
+            writers.push(Holder::new(name, h.pid));
+        }
+    }
+    let mut writers = writers.into_iter();
+    Ok(writers.next().map(|mut first| {
+        first.others = writers.collect();
+        first
+    }))
 }
 
 /// [`Volume::foreign_opens`](crate::volume::Volume::foreign_opens) for [`OsVolume`].

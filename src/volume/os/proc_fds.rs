@@ -9,6 +9,11 @@
 //! does not: memory mappings without a descriptor, and processes it may not
 //! look into.
 //!
+//! The same scan, with each descriptor's `/proc/PID/fdinfo/N` text, is
+//! what [`super::proc_locks`] reads the lock lines from: a lock held through
+//! an open file description shows in the fdinfo of every descriptor that
+//! shares it, so the processes holding a lock *now* are found here.
+//!
 //! Elsewhere than Linux there is no such table: [`openers`] answers an
 //! empty list, after checking that the path exists.
 
@@ -56,18 +61,57 @@ pub fn command_of(pid: u32) -> Option<String> {
     (!comm.is_empty()).then(|| comm.to_owned())
 }
 
+/// One descriptor, in some process, of a file: what the scan found.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Debug)]
+pub(super) struct Descriptor {
+    /// The process holding it.
+    pub(super) pid: u32,
+    /// Its `/proc/PID/fdinfo/N` text, when it could be read.
+    pub(super) fdinfo: Option<String>,
+}
+
+#[cfg(target_os = "linux")]
+pub(super) use imp::descriptors;
+
 #[cfg(target_os = "linux")]
 mod imp {
     use std::io;
     use std::os::unix::fs::MetadataExt;
     use std::path::Path;
 
-    use super::{Opener, command_of, opened_for_writing};
+    use super::{Descriptor, Opener, command_of, opened_for_writing};
 
     pub(super) fn openers(path: &Path) -> io::Result<Vec<Opener>> {
         let meta = std::fs::metadata(path)?;
-        let want = (meta.dev(), meta.ino());
         let me = std::process::id();
+        let mut found: Vec<Opener> = Vec::new();
+        for d in descriptors(meta.dev(), meta.ino())? {
+            if d.pid == me {
+                continue;
+            }
+            let writes = d.fdinfo.as_deref().is_some_and(opened_for_writing);
+            match found.last_mut() {
+                Some(o) if o.pid == d.pid => o.writes |= writes,
+                _ => found.push(Opener {
+                    pid: d.pid,
+                    command: command_of(d.pid),
+                    writes,
+                }),
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Every descriptor, in every process this one may look into (itself
+    /// included), whose `stat` is the inode `ino` on device `dev`; a
+    /// process's descriptors come together. Bounded work, as [`super::openers`].
+    ///
+    /// # Errors
+    /// `/proc` that cannot be listed.
+    pub(in crate::volume::os) fn descriptors(dev: u64, ino: u64) -> io::Result<Vec<Descriptor>> {
+        let want = (dev, ino);
         let mut found = Vec::new();
         for entry in std::fs::read_dir("/proc")? {
             let Ok(entry) = entry else { continue };
@@ -78,31 +122,20 @@ mod imp {
             else {
                 continue;
             };
-            if pid == me {
-                continue;
-            }
             // A process that ended, or one we may not look into.
             let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
                 continue;
             };
-            let mut holds = false;
-            let mut writes = false;
             for fd in fds.filter_map(Result::ok) {
                 if std::fs::metadata(fd.path()).is_ok_and(|m| (m.dev(), m.ino()) == want) {
-                    holds = true;
                     let info = entry.path().join("fdinfo").join(fd.file_name());
-                    writes |= std::fs::read_to_string(info).is_ok_and(|t| opened_for_writing(&t));
+                    found.push(Descriptor {
+                        pid,
+                        fdinfo: std::fs::read_to_string(info).ok(),
+                    });
                 }
             }
-            if holds {
-                found.push(Opener {
-                    pid,
-                    command: command_of(pid),
-                    writes,
-                });
-            }
         }
-        found.sort();
         Ok(found)
     }
 }

@@ -460,10 +460,7 @@ impl Volume for SimVolume {
         Ok(s.opens
             .iter()
             .find(|o| o.file == idx && o.access.writes())
-            .map(|o| Holder {
-                name: o.owner.name().to_owned(),
-                pid: None,
-            }))
+            .map(|o| Holder::new(o.owner.name(), None)))
     }
 
     fn foreign_opens(&self, handle: Handle) -> Result<ForeignOpens> {
