@@ -274,8 +274,12 @@ impl History {
     }
 
     /// Judges the copy `copy` reads, page by page: memory is bounded by
-    /// the history, not the copy (reading stops at the first page the
-    /// history cannot place). Errors are the copy's read errors.
+    /// the history and the copy's runs of pages (consecutive pages with
+    /// the same generations are one run). A copy whose first page is no
+    /// version of the file's is `Unknown`; a later page that is no version
+    /// (read while being written, or cut short at the copy's end) is a run
+    /// with no generation in a `Torn` verdict, as a length that is the
+    /// file's at no generation is. Errors are the copy's read errors.
     pub fn judge(&self, copy: &mut impl Read) -> io::Result<Verdict> {
         let Some(oldest) = self.gens.first() else {
             return Ok(unknown("the history holds no generation".into()));
@@ -300,7 +304,12 @@ impl History {
             } else {
                 Vec::new()
             };
-            if spans.is_empty() {
+            // A copy whose header page is no version of this file's is not
+            // a copy of it. A later page that is no version of its own (a
+            // page read while it was being written, or the last page of a
+            // copy cut short) makes the copy torn: it is listed with no
+            // generation.
+            if spans.is_empty() && p == 0 {
                 return Ok(unknown(self.no_match(p, first_page.as_deref(), oldest)));
             }
             all = intersect(&all, &spans);
@@ -318,7 +327,7 @@ impl History {
                 push_span(&mut lens, (i as u32, i as u32 + 1));
             }
         }
-        if lens.is_empty() {
+        if lens.is_empty() && runs.is_empty() {
             return Ok(unknown(format!(
                 "its length, {len_bytes} bytes, is the file's at no generation the history \
                  holds (generations {} to {})",
@@ -592,14 +601,21 @@ mod tests {
         let h = sample();
         for (pages, why) in [
             (&b"zbc"[..], "page 0 equals no version"),
-            (b"abz", "page 2 equals no version"),
-            (b"gdez", "page 3 equals no version"),
             (b"", "its length, 0 bytes"),
         ] {
             let Verdict::Unknown { reason } = judge_pages(&h, pages) else {
                 panic!("{pages:?}")
             };
             assert!(reason.contains(why), "{reason}");
+        }
+        // A later page that is no version: torn, that page placed nowhere.
+        for (pages, at) in [(&b"abz"[..], 2), (b"gdez", 3)] {
+            let Verdict::Torn { pages: runs, .. } = judge_pages(&h, pages) else {
+                panic!("{pages:?}")
+            };
+            let last = runs.last().unwrap();
+            assert_eq!((last.first, last.last), (at, at), "{runs:?}");
+            assert!(last.generations.is_empty(), "{runs:?}");
         }
         let mut half = page(b'g');
         half.truncate(100);
