@@ -42,7 +42,12 @@ pub(super) struct Open {
     /// Opens of this file the watch counted that are not foreign: made
     /// through this volume by the same owner, or refused after opening.
     pub(super) not_foreign: u64,
+    /// Another owner of this volume opened the file since it was last
+    /// named: its name is part of the next naming.
     last_foreign: Option<Owner>,
+    /// The count of foreign opens when they were last named, and the name.
+    named_upto: u64,
+    last_by: Option<String>,
     /// The watch's count of modifications when this handle last wrote (or
     /// was last checked): any beyond it that this handle did not make are
     /// another process's writes.
@@ -304,6 +309,8 @@ pub(super) fn open(
             watch,
             not_foreign: 0,
             last_foreign: None,
+            named_upto: 0,
+            last_by: None,
             modify_seen: 0,
             foreign_writes: 0,
             len_expected: meta.len(),
@@ -460,13 +467,28 @@ pub(super) fn foreign_opens(vol: &OsVolume, handle: Handle) -> Result<ForeignOpe
         };
         let seen = watch.opens().map_err(io_at(&o.real))?;
         let count = seen.saturating_sub(o.not_foreign);
+        if count > o.named_upto {
+            // Who opened it since the last naming: an owner of this volume,
+            // and the other processes the kernel names (fanotify where
+            // permitted, else those that still have it open).
+            let mut names: Vec<String> = o
+                .last_foreign
+                .take()
+                .map(|w| w.name().to_owned())
+                .into_iter()
+                .collect();
+            for by in watch.drain_openers().unwrap_or_default() {
+                let name = by.to_string();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            o.last_by = (!names.is_empty()).then(|| names.join(", "));
+            o.named_upto = count;
+        }
         Ok(ForeignOpens {
             count,
-            last_by: o
-                .last_foreign
-                .as_ref()
-                .filter(|_| count > 0)
-                .map(|w| w.name().to_owned()),
+            last_by: o.last_by.clone().filter(|_| count > 0),
         })
     })
 }
