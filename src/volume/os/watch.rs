@@ -324,4 +324,66 @@ mod tests {
         }
         eprintln!("OpenWatch: worst detection latency over 20 opens: {worst:?}");
     }
+
+    /// A child's open, named by its pid: by fanotify's event, even once the
+    /// child is gone, where permitted; by the scan while it has it open.
+    #[test]
+    fn names_the_process_that_opened_the_file() {
+        if !OpenWatch::is_supported() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("Microsoft Mail Data");
+        std::fs::write(&p, b"mail").unwrap();
+
+        let mut w = OpenWatch::new(&p).unwrap();
+        if w.names_by() == NamedBy::Fanotify {
+            let mut cat = std::process::Command::new("cat")
+                .arg(&p)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            // cat has closed the file and exited; not yet reaped, its
+            // command name can still be read.
+            let stat = format!("/proc/{}/stat", cat.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !std::fs::read_to_string(&stat).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            }) && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let named = w.drain_openers().unwrap();
+            cat.wait().unwrap();
+            assert_eq!(w.opens().unwrap(), 1);
+            assert_eq!(named.len(), 1, "{named:?}");
+            assert_eq!(named[0].named_by, NamedBy::Fanotify);
+            assert_eq!(named[0].to_string(), format!("cat (pid {})", cat.id()));
+            // Named once; this process's own opens are not named.
+            drop(File::open(&p).unwrap());
+            assert_eq!(w.drain_openers().unwrap(), []);
+            assert_eq!(w.opens().unwrap(), 2);
+        } else {
+            eprintln!("fanotify not permitted here: only the scan is tested");
+        }
+
+        let mut w = OpenWatch::without_fanotify(&p).unwrap();
+        assert_eq!(w.names_by(), NamedBy::ProcScan);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(File::open(&p).unwrap())
+            .spawn()
+            .unwrap();
+        let named = w.drain_openers().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(named.len(), 1, "{named:?}");
+        assert_eq!(named[0].pid, child.id());
+        assert_eq!(named[0].named_by, NamedBy::ProcScan);
+        assert_eq!(named[0].to_string(), format!("sleep (pid {})", child.id()));
+        // Gone: the scan names nobody.
+        assert_eq!(w.drain_openers().unwrap(), []);
+    }
 }
