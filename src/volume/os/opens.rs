@@ -683,4 +683,44 @@ mod tests {
         v.close(r3).unwrap();
         other.close(r).unwrap();
     }
+
+    /// Another process's open is named by its pid: fanotify's event where
+    /// permitted, else the scan while it still holds the file.
+    #[test]
+    fn a_foreign_process_that_opened_the_file_is_named() {
+        if !OpenWatch::is_supported() {
+            return;
+        }
+        let (_dir, v, data) = setup();
+        let mail = Owner::new("Microsoft Mail Server");
+        let h = v
+            .open(&data, &mail, Access::ReadWrite, Deny::WRITE)
+            .unwrap();
+        let real = v.real_path(&data).unwrap();
+        // The child opens the file, then runs `sleep` holding it: whoever
+        // names, it is named.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", r#"exec 3<"$1"; exec sleep 30"#, "sh"])
+            .arg(&real)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = v.foreign_opens(h).unwrap();
+        while seen.count == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            seen = v.foreign_opens(h).unwrap();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(seen.count, 1);
+        let by = seen.last_by.expect("named");
+        let pid = child.id();
+        // sh opened it; named before its exec, it shows as `sh`.
+        assert!(
+            by == format!("sleep (pid {pid})") || by == format!("sh (pid {pid})"),
+            "{by}"
+        );
+        // Nothing new: the same name stays.
+        assert_eq!(v.foreign_opens(h).unwrap().last_by.as_deref(), Some(&*by));
+    }
 }
