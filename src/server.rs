@@ -544,7 +544,8 @@ impl MailServer {
     }
 
     /// Whether someone else has opened the data file since the last call:
-    /// `Some(who)` (the name, or "another process" where the volume cannot tell).
+    /// `Some(who)`: the openers as the volume names them (`tar (pid 4242)`,
+    /// several joined by `, `), or "another process" where it cannot tell.
     pub fn foreign_access(&mut self, volume: &dyn Volume) -> Result<Option<String>> {
         let Some(h) = self.handle else {
             return Ok(None);

@@ -45,8 +45,8 @@ mod rotation;
 mod runner;
 
 pub use crate::volume::os::{
-    CloneOutcome, FileEvents, FileSnapshot, LockHolder, OpenWatch, ScaledClock, TEMP_PREFIX, lock,
-    proc_fds, proc_locks, reflink, remove_stale_temps,
+    CloneOutcome, FileEvents, FileSnapshot, LockHolder, NamedBy, OpenWatch, OpenedBy, ScaledClock,
+    TEMP_PREFIX, lock, proc_fds, proc_locks, reflink, remove_stale_temps,
 };
 pub use guard::LiveFileGuard;
 pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck};

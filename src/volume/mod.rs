@@ -165,7 +165,11 @@ impl fmt::Display for Holder {
 pub struct ForeignOpens {
     /// How many, since the holder opened the file.
     pub count: u64,
-    /// Who opened it last, where the volume can tell.
+    /// Who opened it, where the volume can tell: on an [`OsVolume`], the
+    /// owners and processes that opened it since the count last grew
+    /// (`Retrospect Remote`, `tar (pid 4242)`, several joined by `, `),
+    /// named by fanotify where permitted, else by the processes that have
+    /// it open (see [`OpenWatch`](crate::volume::os::OpenWatch)).
     pub last_by: Option<String>,
 }
 

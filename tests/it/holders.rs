@@ -455,3 +455,130 @@ fn looking_at_a_served_file_is_no_foreign_open() {
     serve.term();
     assert!(serve.wait_exit(SOON).success(), "{:?}", serve.seen);
 }
+
+/// A `mailsim serve --on-conflict shutdown` with `MAILSIM_NO_FANOTIFY` set
+/// or not, its stdout read line by line on a thread.
+struct Server {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(dir: &Path, no_fanotify: bool) -> Server {
+        let mut cmd = Command::new(crate::processes::BIN);
+        cmd.args(["serve".as_ref(), "--dir".as_ref(), dir.as_os_str()])
+            .args(["--on-conflict", "shutdown"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if no_fanotify {
+            cmd.env("MAILSIM_NO_FANOTIFY", "1");
+        } else {
+            cmd.env_remove("MAILSIM_NO_FANOTIFY");
+        }
+        let mut child = cmd.spawn().expect("the mailsim binary runs");
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut s = Server { child, lines };
+        s.line("ready", |l| l.contains(" ready"));
+        s
+    }
+
+    /// The first line satisfying `pred`, within [`SOON`].
+    fn line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + SOON;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if pred(&l) => return l,
+                Ok(l) => seen.push(l),
+                Err(_) => panic!("no {what} line within {SOON:?}: {seen:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_names_the_process_that_opened_its_file_with_and_without_fanotify() {
+    let probe_dir = tempfile::tempdir().unwrap();
+    let probe = probe_dir.path().join("probe");
+    fs::write(&probe, b"").unwrap();
+    let fanotify = OpenWatch::new(&probe).unwrap().names_by() == mailsim::real::NamedBy::Fanotify;
+    if !fanotify {
+        eprintln!("fanotify is not permitted here: serve names by the /proc scan in both runs");
+    }
+    let linger = "import os, sys, time\nf = open(sys.argv[1], 'rb')\n\
+                  print(os.getpid(), flush=True)\ntime.sleep(30)\n";
+    for no_fanotify in [false, true] {
+        for opener in ["cat", "dd", "python3"] {
+            if !have(opener) {
+                continue;
+            }
+            let tmp = tempfile::tempdir().unwrap();
+            let mut serve = Server::start(tmp.path(), no_fanotify);
+            let file = tmp.path().join(DATA);
+            let mut cmd = match opener {
+                "cat" => {
+                    let mut c = Command::new("cat");
+                    c.arg(&file).stdout(Stdio::null());
+                    c
+                }
+                "dd" => {
+                    let mut c = Command::new("dd");
+                    c.arg(format!("if={}", file.display()))
+                        .args(["of=/dev/null", "status=none"]);
+                    c
+                }
+                _ => {
+                    let mut c = Command::new("python3");
+                    c.args(["-c", linger]).arg(&file).stdout(Stdio::piped());
+                    c
+                }
+            };
+            let mut kids = Kids::default();
+            // Not reaped until serve has spoken: a quick opener's command
+            // name stays readable while it is a zombie.
+            let pid = kids.add(cmd.stdin(Stdio::null()).spawn().expect("spawns"));
+            let lingers = opener == "python3";
+            if lingers {
+                let said: u32 = first_line(kids.children.last_mut().unwrap())
+                    .parse()
+                    .expect("python's pid");
+                assert_eq!(said, pid);
+            }
+            let line = serve.line("foreign open", |l| l.contains("foreign open of"));
+            eprintln!("fanotify {}: {opener}: {line}", !no_fanotify && fanotify);
+            let named = named_pids(&line);
+            assert!(
+                named.iter().all(|&p| p == pid),
+                "{opener} (pid {pid}): another pid named: {line}"
+            );
+            if lingers || (fanotify && !no_fanotify) {
+                assert_eq!(named, [pid], "{opener} (pid {pid}) not named: {line}");
+                if opener != "python3" {
+                    assert!(line.contains(&format!("{opener} (pid {pid})")), "{line}");
+                }
+            } else {
+                // Gone before the scan: nobody to name, and none named.
+                assert!(named == [pid] || line.contains("another process"), "{line}");
+            }
+            drop(kids);
+        }
+    }
+}

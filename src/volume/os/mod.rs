@@ -49,14 +49,19 @@
 //!   [`OpenWatch`] (inotify `IN_OPEN`) on the file,
 //!   which counts every successful open of it by anyone from then on; the
 //!   volume subtracts the opens it made itself for the same owner and the
-//!   opens it made and then refused for a deny conflict. `last_by` names the
-//!   most recent other owner that opened the file through this volume (an
-//!   open by another process has no name). Other handles report 0. On
+//!   opens it made and then refused for a deny conflict. `last_by` names who
+//!   opened it since the count last grew: another owner that opened the
+//!   file through this volume, and the other processes the kernel names
+//!   (`tar (pid 4242)`: fanotify's event where permitted, else the
+//!   processes that still have it open, [`OpenWatch::drain_openers`]); an
+//!   open by this process outside the volume has no name. Other handles
+//!   report 0. On
 //!   systems other than Linux foreign opens cannot be detected and every
 //!   count is 0.
 //! - **Who writes** ([`Volume::writer`]): a writing open made through this
-//!   volume (its owner, with this process's pid), else the first process
-//!   holding an exclusive lock on the file per `/proc/locks`. Never opens
+//!   volume (its owner, with this process's pid), else the processes
+//!   holding an exclusive lock on the file now, every one of them
+//!   ([`proc_locks`]: an inherited lock names its live holders). Never opens
 //!   the file. A writer elsewhere that took no lock is invisible; on systems
 //!   other than Linux, so is every writer elsewhere.
 //! - **Times**: a file's modification time is read with `stat` and mapped to
@@ -110,7 +115,7 @@ pub use files::{TEMP_PREFIX, remove_stale_temps};
 pub use opens::Tampering;
 pub use proc_locks::LockHolder;
 pub use reflink::CloneOutcome;
-pub use watch::{FileEvents, OpenWatch};
+pub use watch::{FileEvents, NamedBy, OpenWatch, OpenedBy};
 
 /// A volume named `name` whose folders and files are those of a real
 /// directory. Clones are handles to the same volume (same opens). `Send +

@@ -42,7 +42,12 @@ pub(super) struct Open {
     /// Opens of this file the watch counted that are not foreign: made
     /// through this volume by the same owner, or refused after opening.
     pub(super) not_foreign: u64,
+    /// Another owner of this volume opened the file since it was last
+    /// named: its name is part of the next naming.
     last_foreign: Option<Owner>,
+    /// The count of foreign opens when they were last named, and the name.
+    named_upto: u64,
+    last_by: Option<String>,
     /// The watch's count of modifications when this handle last wrote (or
     /// was last checked): any beyond it that this handle did not make are
     /// another process's writes.
@@ -304,6 +309,8 @@ pub(super) fn open(
             watch,
             not_foreign: 0,
             last_foreign: None,
+            named_upto: 0,
+            last_by: None,
             modify_seen: 0,
             foreign_writes: 0,
             len_expected: meta.len(),
@@ -460,13 +467,28 @@ pub(super) fn foreign_opens(vol: &OsVolume, handle: Handle) -> Result<ForeignOpe
         };
         let seen = watch.opens().map_err(io_at(&o.real))?;
         let count = seen.saturating_sub(o.not_foreign);
+        if count > o.named_upto {
+            // Who opened it since the last naming: an owner of this volume,
+            // and the other processes the kernel names (fanotify where
+            // permitted, else those that still have it open).
+            let mut names: Vec<String> = o
+                .last_foreign
+                .take()
+                .map(|w| w.name().to_owned())
+                .into_iter()
+                .collect();
+            for by in watch.drain_openers().unwrap_or_default() {
+                let name = by.to_string();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            o.last_by = (!names.is_empty()).then(|| names.join(", "));
+            o.named_upto = count;
+        }
         Ok(ForeignOpens {
             count,
-            last_by: o
-                .last_foreign
-                .as_ref()
-                .filter(|_| count > 0)
-                .map(|w| w.name().to_owned()),
+            last_by: o.last_by.clone().filter(|_| count > 0),
         })
     })
 }
@@ -660,5 +682,45 @@ mod tests {
         let r3 = v.open(&data, &backup, Access::Read, Deny::WRITE).unwrap();
         v.close(r3).unwrap();
         other.close(r).unwrap();
+    }
+
+    /// Another process's open is named by its pid: fanotify's event where
+    /// permitted, else the scan while it still holds the file.
+    #[test]
+    fn a_foreign_process_that_opened_the_file_is_named() {
+        if !OpenWatch::is_supported() {
+            return;
+        }
+        let (_dir, v, data) = setup();
+        let mail = Owner::new("Microsoft Mail Server");
+        let h = v
+            .open(&data, &mail, Access::ReadWrite, Deny::WRITE)
+            .unwrap();
+        let real = v.real_path(&data).unwrap();
+        // The child opens the file, then runs `sleep` holding it: whoever
+        // names, it is named.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", r#"exec 3<"$1"; exec sleep 30"#, "sh"])
+            .arg(&real)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = v.foreign_opens(h).unwrap();
+        while seen.count == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            seen = v.foreign_opens(h).unwrap();
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(seen.count, 1);
+        let by = seen.last_by.expect("named");
+        let pid = child.id();
+        // sh opened it; named before its exec, it shows as `sh`.
+        assert!(
+            by == format!("sleep (pid {pid})") || by == format!("sh (pid {pid})"),
+            "{by}"
+        );
+        // Nothing new: the same name stays.
+        assert_eq!(v.foreign_opens(h).unwrap().last_by.as_deref(), Some(&*by));
     }
 }

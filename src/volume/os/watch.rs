@@ -29,7 +29,22 @@
 //!   happened, and a holder that reacts to the first foreign open loses
 //!   nothing by it.
 //!
-//! Each watch uses one inotify instance; the kernel limits a user to
+//! # Who opened it
+//!
+//! inotify says that an open happened, not who made it. Where the process
+//! may use fanotify (root, `CAP_SYS_ADMIN`; not disabled by
+//! `MAILSIM_NO_FANOTIFY=1` or [`OpenWatch::without_fanotify`]), the watch
+//! also keeps a fanotify group with a `FAN_OPEN` mark on the inode, whose
+//! events carry the opener's pid: [`OpenWatch::drain_openers`] names every
+//! process that opened the file since the last call, even one that closed
+//! it and exited at once, this process left out. Elsewhere it names the
+//! processes that have the file open *at the call* (the `/proc/PID/fd`
+//! scan of [`super::proc_fds`]): a quick opener that is gone by then goes
+//! unnamed. [`OpenedBy::named_by`] says which. fanotify only names: the
+//! count of opens is inotify's either way.
+//!
+//! Each watch uses one inotify instance (and, with fanotify, one fanotify
+//! group; when none can be had, the watch names by the scan); the kernel limits a user to
 //! `/proc/sys/fs/inotify/max_user_instances` (128 by default) and
 //! [`OpenWatch::new`] fails with `EMFILE` past it.
 //!
@@ -42,10 +57,13 @@
 //! there never learns of a lock-unaware reader: the night plays out as under
 //! the `Tolerate` reaction.
 
+use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(target_os = "linux")]
+mod fanotify;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
@@ -81,26 +99,115 @@ pub struct FileEvents {
     pub overflowed: bool,
 }
 
-/// Counts the successful opens of one file since the watch was created.
+/// How an opener came to be named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum NamedBy {
+    /// fanotify's event for the open carried its pid.
+    Fanotify,
+    /// The process had the file open when `/proc/PID/fd` was scanned.
+    ProcScan,
+}
+
+/// A process that opened a watched file, as [`OpenWatch::drain_openers`]
+/// names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub struct OpenedBy {
+    /// Its process id, in this process's pid namespace.
+    pub pid: u32,
+    /// Its command name (`/proc/PID/comm`), when it could be read.
+    pub command: Option<String>,
+    /// What named it.
+    pub named_by: NamedBy,
+}
+
+impl fmt::Display for OpenedBy {
+    /// `tar (pid 4242)`, or `pid 4242`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.command {
+            Some(c) => write!(f, "{c} (pid {})", self.pid),
+            None => write!(f, "pid {}", self.pid),
+        }
+    }
+}
+
+/// Whether `MAILSIM_NO_FANOTIFY` asks for no fanotify (set, not `0`).
+fn fanotify_disabled() -> bool {
+    std::env::var_os("MAILSIM_NO_FANOTIFY").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Counts the successful opens of one file since the watch was created,
+/// and names who made them.
 ///
 /// `Send + Sync`; dropping it removes the watch.
 #[derive(Debug)]
 pub struct OpenWatch {
     inner: imp::Watch,
+    path: PathBuf,
 }
 
 impl OpenWatch {
-    /// Starts watching `path` for opens. Does not open `path` itself (adding
-    /// a watch is no open). Follows a symlink at `path` to its target.
+    /// Starts watching `path` for opens, naming openers by fanotify where
+    /// permitted and not disabled by `MAILSIM_NO_FANOTIFY=1` (see the
+    /// module docs). Does not open `path` itself (adding a watch or a mark
+    /// is no open). Follows a symlink at `path` to its target.
     ///
     /// # Errors
     /// `ErrorKind::NotFound` when `path` does not exist; on Linux, the
     /// `inotify_init1` or `inotify_add_watch` error (`EMFILE` when the user's
     /// inotify instances are used up, `ENOSPC` when the user's watches are).
+    /// A fanotify group that cannot be had is no error: the watch names by
+    /// the `/proc` scan.
     pub fn new(path: &Path) -> io::Result<OpenWatch> {
+        Self::with(path, !fanotify_disabled())
+    }
+
+    /// As [`OpenWatch::new`], naming openers by the `/proc` scan only.
+    ///
+    /// # Errors
+    /// As [`OpenWatch::new`].
+    pub fn without_fanotify(path: &Path) -> io::Result<OpenWatch> {
+        Self::with(path, false)
+    }
+
+    fn with(path: &Path, fanotify: bool) -> io::Result<OpenWatch> {
         Ok(OpenWatch {
-            inner: imp::Watch::new(path)?,
+            inner: imp::Watch::new(path, fanotify)?,
+            path: path.to_path_buf(),
         })
+    }
+
+    /// How [`OpenWatch::drain_openers`] names: [`NamedBy::Fanotify`] when
+    /// this watch has its fanotify group, else [`NamedBy::ProcScan`].
+    pub fn names_by(&self) -> NamedBy {
+        self.inner.names_by()
+    }
+
+    /// Who opened the file: with fanotify, every process other than this
+    /// one that opened it since the last call (each once, by the order of
+    /// their first open, at most 64); without, every process other than
+    /// this one that has it open now (by pid). Drains the queue as
+    /// [`OpenWatch::opens`] does. Never blocks; the scan is bounded as
+    /// [`super::proc_fds::openers`].
+    ///
+    /// # Errors
+    /// As [`OpenWatch::opens`]; for the scan, the `stat` error for the path
+    /// (e.g. a file renamed away since the watch began) or `/proc` that
+    /// cannot be listed.
+    pub fn drain_openers(&mut self) -> io::Result<Vec<OpenedBy>> {
+        self.inner.drain()?;
+        if let Some(named) = self.inner.take_openers() {
+            return Ok(named);
+        }
+        Ok(super::proc_fds::openers(&self.path)?
+            .into_iter()
+            .map(|o| OpenedBy {
+                pid: o.pid,
+                command: o.command,
+                named_by: NamedBy::ProcScan,
+            })
+            .collect())
     }
 
     /// Whether this system can detect opens at all (Linux: `true`).
@@ -216,5 +323,67 @@ mod tests {
             t.join().unwrap();
         }
         eprintln!("OpenWatch: worst detection latency over 20 opens: {worst:?}");
+    }
+
+    /// A child's open, named by its pid: by fanotify's event, even once the
+    /// child is gone, where permitted; by the scan while it has it open.
+    #[test]
+    fn names_the_process_that_opened_the_file() {
+        if !OpenWatch::is_supported() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("Microsoft Mail Data");
+        std::fs::write(&p, b"mail").unwrap();
+
+        let mut w = OpenWatch::new(&p).unwrap();
+        if w.names_by() == NamedBy::Fanotify {
+            let mut cat = std::process::Command::new("cat")
+                .arg(&p)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            // cat has closed the file and exited; not yet reaped, its
+            // command name can still be read.
+            let stat = format!("/proc/{}/stat", cat.id());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !std::fs::read_to_string(&stat).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            }) && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let named = w.drain_openers().unwrap();
+            cat.wait().unwrap();
+            assert_eq!(w.opens().unwrap(), 1);
+            assert_eq!(named.len(), 1, "{named:?}");
+            assert_eq!(named[0].named_by, NamedBy::Fanotify);
+            assert_eq!(named[0].to_string(), format!("cat (pid {})", cat.id()));
+            // Named once; this process's own opens are not named.
+            drop(File::open(&p).unwrap());
+            assert_eq!(w.drain_openers().unwrap(), []);
+            assert_eq!(w.opens().unwrap(), 2);
+        } else {
+            eprintln!("fanotify not permitted here: only the scan is tested");
+        }
+
+        let mut w = OpenWatch::without_fanotify(&p).unwrap();
+        assert_eq!(w.names_by(), NamedBy::ProcScan);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(File::open(&p).unwrap())
+            .spawn()
+            .unwrap();
+        let named = w.drain_openers().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(named.len(), 1, "{named:?}");
+        assert_eq!(named[0].pid, child.id());
+        assert_eq!(named[0].named_by, NamedBy::ProcScan);
+        assert_eq!(named[0].to_string(), format!("sleep (pid {})", child.id()));
+        // Gone: the scan names nobody.
+        assert_eq!(w.drain_openers().unwrap(), []);
     }
 }

@@ -9,9 +9,17 @@ pub(super) const SUPPORTED: bool = false;
 pub(super) struct Watch;
 
 impl Watch {
-    pub(super) fn new(path: &Path) -> io::Result<Watch> {
+    pub(super) fn new(path: &Path, _fanotify: bool) -> io::Result<Watch> {
         std::fs::metadata(path)?;
         Ok(Watch)
+    }
+
+    pub(super) fn names_by(&self) -> super::NamedBy {
+        super::NamedBy::ProcScan
+    }
+
+    pub(super) fn take_openers(&mut self) -> Option<Vec<super::OpenedBy>> {
+        None
     }
 
     pub(super) fn count(&self) -> u64 {
