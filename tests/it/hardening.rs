@@ -267,10 +267,15 @@ fn a_4_gib_data_file_is_served_and_verified_in_bounded_memory() {
     let data = s(&dir.join(DATA));
     let o = limited(&format!("verify '{data}'"));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    // serve, stopped by timeout(1) after a second of delivering.
+    // serve, stopped by a signal once it has delivered (at most 25 s: its
+    // history reads the whole file once at its start, a baseline of every
+    // page).
     let o = limited(&format!(
-        "serve --dir '{}' --rate 100 & p=$!; sleep 1; kill -TERM $p; wait $p",
-        s(&dir)
+        "serve --dir '{d}' --rate 100 > '{o}' & p=$!; i=0; \
+         while [ $i -lt 250 ] && ! grep -q ' ack ' '{o}'; do sleep 0.1; i=$((i+1)); done; \
+         sleep 0.3; kill -TERM $p; wait $p; s=$?; cat '{o}'; exit $s",
+        d = s(&dir),
+        o = s(&tmp.path().join("serve.out"))
     ));
     let out = text(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", text(&o.stderr));
