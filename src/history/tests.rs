@@ -190,3 +190,25 @@ fn what_is_not_a_history_is_refused_and_left_alone() {
     let e = HistoryWriter::open(&f.data.with_extension("x"), &data, 0, 10).unwrap_err();
     assert!(matches!(e, Error::History { .. }), "{e}");
 }
+
+/// A data file truncated to nothing under the writer (by another process)
+/// is recorded as it is, never a panic.
+#[test]
+fn a_file_emptied_under_the_writer_is_recorded_without_a_panic() {
+    let f = fixture(b"ab");
+    let data = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&f.data)
+        .unwrap();
+    let mut w = HistoryWriter::open(&f.history, &data, 1, MIN_LIMIT_BYTES).unwrap();
+    data.set_len(0).unwrap();
+    let commit = crate::server::Commit {
+        generation: 2,
+        message_id: None,
+        touched: [0..80, 0..0, 0..0],
+        reclaimed_bytes: 0,
+    };
+    w.commit_from(&commit, &data).unwrap();
+    assert_eq!(w.newest_generation(), 2);
+}

@@ -280,7 +280,7 @@ impl HistoryWriter {
         let mut touched: Vec<u64> = crate::oracle::touched_pages(&commit.touched, pages as usize)
             .map(|p| p as u64)
             .chain(before.min(pages)..pages)
-            .chain((len != self.data_len && pages > 0).then_some(pages - 1))
+            .chain((len != self.data_len && pages > 0).then(|| pages - 1))
             .collect();
         touched.sort_unstable();
         touched.dedup();
