@@ -26,7 +26,7 @@ fn serve_for(dir: &std::path::Path, secs: &str, extra: &[&str]) -> Vec<String> {
 #[test]
 fn the_default_mix_delivers_reads_deletes_and_compacts_and_every_line_has_its_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let raw = serve_for(tmp.path(), "1.5", &[]);
+    let raw = serve_for(tmp.path(), "3", &[]);
     let lines: Vec<String> = raw.iter().cloned().map(unstamped).collect();
     assert!(
         lines.iter().all(|l| !l.starts_with("UNSTAMPED")),
@@ -45,9 +45,11 @@ fn the_default_mix_delivers_reads_deletes_and_compacts_and_every_line_has_its_ti
     let (acks, reads, deletes) = (count("ack "), count("read "), count("deleted "));
     let compactions = count("compacted: ");
     let served = acks + reads + deletes;
+    // Enough requests for the proportions below to mean something (not a
+    // speed figure: those are in benches/; a loaded machine syncs slowly).
     assert!(
-        served > 500.0,
-        "{served} requests in 1.5 s at 2000 a second"
+        served > 300.0,
+        "{served} requests in 3 s at 2000 a second"
     );
     // 50/35/15, less the reads and deletions of an empty file (nothing to
     // do, nothing said).
