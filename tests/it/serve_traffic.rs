@@ -47,10 +47,7 @@ fn the_default_mix_delivers_reads_deletes_and_compacts_and_every_line_has_its_ti
     let served = acks + reads + deletes;
     // Enough requests for the proportions below to mean something (not a
     // speed figure: those are in benches/; a loaded machine syncs slowly).
-    assert!(
-        served > 300.0,
-        "{served} requests in 3 s at 2000 a second"
-    );
+    assert!(served > 300.0, "{served} requests in 3 s at 2000 a second");
     // 50/35/15, less the reads and deletions of an empty file (nothing to
     // do, nothing said).
     assert!((0.40..0.62).contains(&(acks / served)), "{acks}/{served}");
