@@ -582,3 +582,16 @@ fn serve_names_the_process_that_opened_its_file_with_and_without_fanotify() {
         }
     }
 }
+
+#[test]
+fn a_holder_shared_by_several_processes_names_them_all() {
+    let mut h = mailsim::volume::Holder::new("flock", Some(10));
+    assert_eq!(h.to_string(), "flock (pid 10)");
+    h.others
+        .push(mailsim::volume::Holder::new("sleep", Some(11)));
+    assert_eq!(h.to_string(), "flock (pid 10), sleep (pid 11)");
+    assert_eq!(
+        mailsim::volume::Holder::new("another process", None).to_string(),
+        "another process"
+    );
+}
