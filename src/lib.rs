@@ -177,7 +177,8 @@
 //!   discrete-event runner. All nondeterminism flows through one
 //!   [`chooser::Chooser`], recorded in the report ([`Report::choices`]) so
 //!   that [`Scenario::replay`] reproduces a night exactly.
-//! - [`real`]: the real runner's pieces: locks, `/proc/locks`, inotify, the
+//! - [`real`]: the real runner's pieces: locks, lock holders (`/proc/locks`
+//!   and `/proc/PID/fdinfo`), inotify and fanotify, the
 //!   live-file guard, the crash-safe rotation writer, copy-before-write
 //!   snapshots, the scaled clock.
 //! - [`history`]: a real data file's history, kept beside it by the server,
@@ -198,7 +199,7 @@
 //! archive. Time is virtual; a transaction is atomic with respect to the
 //! backup's chunk reads, and the server reacts to a foreign access between
 //! transactions. The real runner reproduces the policy-decided outcomes on
-//! Linux (inotify, `/proc/locks`); elsewhere foreign opens cannot be
+//! Linux (inotify, fanotify where permitted, `/proc`); elsewhere foreign opens cannot be
 //! detected and lock holders cannot be named.
 //!
 //! ## The public surface

@@ -9,13 +9,17 @@
 //!   `File::lock_shared`, `try_lock_shared` and `unlock` (Rust 1.89) shadow
 //!   fs2's methods of the same names.
 //! - [`proc_locks`]: who holds a lock on a file, asked without opening it
-//!   (device and inode looked up in `/proc/locks`, with the holder's pid and
-//!   command). Elsewhere there is no such table: it answers "nobody", and a
+//!   (device and inode looked up in `/proc/locks`, then in the `lock:` lines
+//!   of `/proc/PID/fdinfo`, so the processes holding it now are named, with
+//!   their pids and commands). Elsewhere there is no such table: it answers "nobody", and a
 //!   lock-aware reader finds the lock only by opening the file and trying
 //!   [`lock::try_lock_shared`], an open the holder could see.
 //! - [`proc_fds`]: who has a file open, asked without opening it (the
 //!   `/proc/PID/fd` links that lead to its inode): a reader that was there
 //!   before the server, the opener a watch just saw.
+//! - [`OpenedBy`], [`NamedBy`]: who opened a watched file, as
+//!   [`OpenWatch::drain_openers`] names it (fanotify where permitted, else
+//!   the `/proc/PID/fd` scan).
 //! - [`OpenWatch`]: counts the opens of one file through inotify `IN_OPEN`
 //!   (Linux), so the holder of an advisory lock learns of a lock-unaware
 //!   reader. Elsewhere foreign opens cannot be detected: the count stays 0.

@@ -9,8 +9,10 @@
 //! writes as the file on disk holds them; the backup's crash and the
 //! control panel are the night's own). The server holds the real data file
 //! under an exclusive `flock`; the backup's open is seen through inotify,
-//! as any other process's would be; a `RespectLocks` backup asks
-//! `/proc/locks`.
+//! as any other process's would be, and named as `OsVolume` names it (an
+//! owner of the volume, or another process: fanotify where permitted, else
+//! the `/proc/PID/fd` scan); a `RespectLocks` backup asks the kernel who
+//! holds a lock (`proc_locks`).
 //!
 //! The driver holds no rule of its own. It takes the earliest move on the
 //! night's agenda (`Night::take_earliest`, as the simulator does), waits

@@ -120,6 +120,16 @@ fn wait_locked(file: &Path) -> Vec<proc_locks::LockHolder> {
     }
 }
 
+/// Waits (boundedly) until process `pid` runs `command`.
+fn wait_comm(pid: u32, command: &str) {
+    let deadline = Instant::now() + SOON;
+    while fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() != command)
+        && Instant::now() < deadline
+    {
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// The first line of a child's stdout, read within [`SOON`].
 fn first_line(child: &mut Child) -> String {
     let out = child.stdout.take().expect("piped stdout");
@@ -210,6 +220,8 @@ impl Case {
                 assert_eq!(first_line(&mut child), "locked");
                 let pid = kids.add(child);
                 wait_locked(file);
+                // The shell says so just before its exec.
+                wait_comm(pid, "sleep");
                 (vec![pid], Some(pid))
             }
             Case::Inherited => {
@@ -217,6 +229,8 @@ impl Case {
                     sh(r#"(flock -x 9; sleep 30 >/dev/null & echo $!) 9>>"$1"; exit 0"#);
                 let sleep: u32 = first_line(&mut child).parse().expect("the sleep's pid");
                 kids.pids.push(sleep);
+                // `$!` is known at the fork, before the child's exec.
+                wait_comm(sleep, "sleep");
                 let taker = kids.add(child);
                 wait_locked(file);
                 // The shell that opened the descriptor is gone, and so is
@@ -581,4 +595,17 @@ fn serve_names_the_process_that_opened_its_file_with_and_without_fanotify() {
             drop(kids);
         }
     }
+}
+
+#[test]
+fn a_holder_shared_by_several_processes_names_them_all() {
+    let mut h = mailsim::volume::Holder::new("flock", Some(10));
+    assert_eq!(h.to_string(), "flock (pid 10)");
+    h.others
+        .push(mailsim::volume::Holder::new("sleep", Some(11)));
+    assert_eq!(h.to_string(), "flock (pid 10), sleep (pid 11)");
+    assert_eq!(
+        mailsim::volume::Holder::new("another process", None).to_string(),
+        "another process"
+    );
 }

@@ -6,7 +6,8 @@
 //! policies behave as in the simulation: `ignore-locks` opens whatever holds
 //! a file (a foreign access its holder sees); `respect-locks` asks the
 //! kernel's lock table who holds a file *without opening it* and skips a
-//! held one as busy, naming the holding process; `wait-for-idle` watches a
+//! held one as busy, naming every process holding it now (`flock (pid 10),
+//! sleep (pid 11)` for a lock inherited across `fork`); `wait-for-idle` watches a
 //! file's modification time without opening it until it has gone unwritten
 //! long enough, then opens it. Only regular files and folders are walked: a
 //! FIFO, a socket, a device or a symlink under DIR is never opened.

@@ -30,12 +30,13 @@
 //!   held file. An open is refused with [`Error::DenyConflict`]:
 //!   1. by the File Manager's exact rules against every open made through
 //!      this `OsVolume` (the holder is named by its [`Owner`]);
-//!   2. then, asked *without opening the file* (Linux `/proc/locks`, see
-//!      [`proc_locks`]), when another open — another process,
+//!   2. then, asked *without opening the file* (Linux `/proc/locks` and the
+//!      holders' `/proc/PID/fdinfo`, see [`proc_locks`]), when another open — another process,
 //!      another `OsVolume`, a `LiveFileGuard` (`mailsim::real`) —
 //!      holds a lock that conflicts: any lock for an open that writes, an
-//!      exclusive lock for a reading open that denies (the holder is named
-//!      `"command (pid N)"`, or `"another process"`);
+//!      exclusive lock for a reading open that denies (the holders are
+//!      named `"command (pid N)"`, several joined by `, `, or `"another
+//!      process"`);
 //!   3. last, when the lock itself cannot be taken after opening (a lock
 //!      taken by someone else in between, or a system without
 //!      `/proc/locks`, where check 2 finds nothing). That open was real:
@@ -326,9 +327,10 @@ impl Volume for OsVolume {
     }
 
     /// A writing open through this volume (its owner, this process's pid),
-    /// else the first exclusive lock held elsewhere per `/proc/locks` (the
-    /// holder's command or `"another process"`, and its pid). Never opens
-    /// the file.
+    /// else the processes holding an exclusive lock elsewhere now, per
+    /// [`proc_locks`] (each one's command or `"another process"`, and its
+    /// pid; the first in `name` and `pid`, the rest in `others`). Never
+    /// opens the file.
     fn writer(&self, path: &VolumePath) -> Result<Option<Holder>> {
         opens::writer(self, path)
     }

@@ -15,7 +15,8 @@
 //!   [`OsVolume`](crate::volume::OsVolume) and [`super::LiveFileGuard`]
 //!   count their own opens and subtract them);
 //! - not counted: opens that failed (missing permission, `ENOENT`); `stat`,
-//!   `/proc/locks` lookups, `inotify` itself, listing the folder; reads and
+//!   `/proc/locks` and `/proc/PID/fd` lookups, `inotify` and `fanotify`
+//!   themselves (fanotify's event descriptors are opened without notifying), listing the folder; reads and
 //!   writes through descriptors opened before the watch was added (the
 //!   holder's own handle); a `mmap` or `read` on an already-open descriptor
 //!   passed between processes;
