@@ -346,6 +346,17 @@ impl Default for ScenarioArgs {
     }
 }
 
+/// [`parse_duration`], from 1 ms to 24 h; out of range, "the WHAT must be
+/// from 1ms to 24h".
+pub fn parse_duration_within(text: &str, what: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if (Duration::from_millis(1)..=Duration::from_secs(24 * 3600)).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("the {what} must be from 1ms to 24h"))
+    }
+}
+
 /// Parses a duration: a plain number of seconds (`60`, `2.5`) or a number
 /// with a unit, `ms`, `s`, `min` or `h` (`250ms`, `10min`, `1.5 h`),
 /// rounded to the microsecond.

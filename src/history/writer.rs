@@ -517,30 +517,12 @@ fn unix_ms(t: SystemTime) -> u64 {
 fn read_page(data: &File, p: u64, len: u64, page: &mut [u8]) -> io::Result<u64> {
     let at = p * PAGE_BYTES;
     let n = (len.saturating_sub(at)).min(PAGE_BYTES) as usize;
-    read_exact_at(data, &mut page[..n], at)?;
-    Ok(format::page_digest(&page[..n]))
-}
-
-#[cfg(unix)]
-fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match file.seek_read(buf, offset) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    // The file may have shrunk since its length was read: a short read is
+    // an error, as `read_exact_at`'s.
+    if crate::volume::os::files::read_full_at(data, &mut page[..n], at)? < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    Ok(())
+    Ok(format::page_digest(&page[..n]))
 }
 
 /// Opens the regular file `path` to read and append, never through a

@@ -92,7 +92,7 @@ use mailsim::volume::OsVolume;
 use mailsim::{ConflictBehavior, MailServer, VolumePath};
 
 use super::CliError;
-use super::args::parse_duration;
+use super::args::parse_duration_within;
 
 // The command in the order it runs: the checks and locks before serving
 // (`start`), the loop a turn at a time (`serving`), the copies aside on
@@ -275,12 +275,7 @@ fn parse_compact_every(text: &str) -> Result<CompactEvery, String> {
 }
 
 fn parse_period(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
-    if (Duration::from_millis(1)..=Duration::from_secs(24 * 3600)).contains(&d) {
-        Ok(d)
-    } else {
-        Err("the period must be from 1ms to 24h".to_owned())
-    }
+    parse_duration_within(text, "period")
 }
 
 /// Prints one line, after the time (RFC 3339, UTC, to the millisecond),

@@ -28,7 +28,7 @@ use mailsim::sim::RequestMix;
 use serde::Serialize;
 
 use super::CliError;
-use super::args::parse_duration;
+use super::args::parse_duration_within;
 use super::serve::OnConflict;
 
 mod one;
@@ -110,12 +110,7 @@ pub struct TrialArgs {
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text)?;
-    if (Duration::from_millis(1)..=Duration::from_secs(24 * 3600)).contains(&d) {
-        Ok(d)
-    } else {
-        Err("the timeout must be from 1ms to 24h".to_owned())
-    }
+    parse_duration_within(text, "timeout")
 }
 
 /// What the tries add up to.
