@@ -246,7 +246,7 @@ impl proptest::strategy::ValueTree for ChoicesTree {
     type Value = Choices;
 
     fn current(&self) -> Choices {
-        Choices(self.candidate.clone())
+        Choices::from(self.candidate.clone())
     }
 
     /// The candidate still fails: keep it, and try something smaller.
