@@ -10,10 +10,10 @@
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use mailsim::policy::{NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession};
-use mailsim::volume::CopyBuilder;
-use mailsim::testing::{Scenarios, check_sound};
 use mailsim::VolumePath;
+use mailsim::policy::{NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession};
+use mailsim::testing::{Scenarios, check_sound};
+use mailsim::volume::CopyBuilder;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
 /// An online copy through the server's own handle that never starts over
@@ -83,10 +83,14 @@ fn find(seed: u8) -> Option<Found> {
     let started = Instant::now();
     let found_at = Cell::new(None::<Duration>);
     let (calls, calls_at_failure) = (Cell::new(0u32), Cell::new(0u32));
-    let nights = Scenarios::default().snapshot(BrokenOnlineCopy).night_strategy();
+    let nights = Scenarios::default()
+        .snapshot(BrokenOnlineCopy)
+        .night_strategy();
     let result = runner.run(&nights, |night| {
         calls.set(calls.get() + 1);
-        let report = night.run().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let report = night
+            .run()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         check_sound(&report).map_err(|v| {
             if found_at.get().is_none() {
                 found_at.set(Some(started.elapsed()));
@@ -99,7 +103,10 @@ fn find(seed: u8) -> Option<Found> {
         return None;
     };
     let iterations = calls.get() - calls_at_failure.get();
-    assert!(iterations <= cap, "{iterations} shrink iterations, over the cap {cap}");
+    assert!(
+        iterations <= cap,
+        "{iterations} shrink iterations, over the cap {cap}"
+    );
     Some(Found {
         to_find: found_at.get()?,
         cases: calls_at_failure.get(),
@@ -152,7 +159,11 @@ fn main() {
             f.cases,
             f.choices,
             f.iterations,
-            if f.extras.is_empty() { "-".to_owned() } else { f.extras.join("; ") },
+            if f.extras.is_empty() {
+                "-".to_owned()
+            } else {
+                f.extras.join("; ")
+            },
             f.token
         );
         all.push(f);
@@ -160,20 +171,30 @@ fn main() {
     let choices: Vec<usize> = all.iter().map(|f| f.choices).collect();
     let iterations: Vec<u32> = all.iter().map(|f| f.iterations).collect();
     let times: Vec<Duration> = all.iter().map(|f| f.to_find).collect();
-    let (med, max) = (median(choices.clone()), choices.iter().copied().max().unwrap_or(0));
+    let (med, max) = (
+        median(choices.clone()),
+        choices.iter().copied().max().unwrap_or(0),
+    );
     let capped = iterations.iter().filter(|&&i| i >= cap).count();
     println!(
         "{} failures: found in a median of {:.2} s (max {:.2} s); shrunk to a median of {med} choices (max {max}); shrink iterations median {} (max {}, cap {cap}, reached {capped} times)",
         all.len(),
         median(times.clone()).as_secs_f64(),
-        times.iter().max().copied().unwrap_or_default().as_secs_f64(),
+        times
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64(),
         median(iterations.clone()),
         iterations.iter().max().copied().unwrap_or(0),
     );
     let extras = all.iter().filter(|f| !f.extras.is_empty()).count();
     println!("{extras} kept an exclusion, a fault or a second night");
     if med > 20 || capped > 0 || extras > 0 {
-        eprintln!("target missed: a median of at most 20 choices, never the cap, nothing kept that the failure does not need");
+        eprintln!(
+            "target missed: a median of at most 20 choices, never the cap, nothing kept that the failure does not need"
+        );
         std::process::exit(1);
     }
 }

@@ -299,7 +299,10 @@ pub fn check_sound(report: &Report) -> Result<(), Violation> {
         return Err(Violation::new(
             Invariant::ServerNeverStoppedByBackup,
             Some(i),
-            format!("the server stopped serving because of the backup: {}", tl[i]),
+            format!(
+                "the server stopped serving because of the backup: {}",
+                tl[i]
+            ),
         ));
     }
     if let Some(a) = report

@@ -74,15 +74,32 @@ enum Pass {
     /// Every list emptied at once.
     Everything,
     /// List `s` emptied.
-    Empty { s: usize },
+    Empty {
+        s: usize,
+    },
     /// List `s` cut to `len`, for `len` in `1..SCAN` (and below its length).
-    Scan { s: usize, len: usize },
+    Scan {
+        s: usize,
+        len: usize,
+    },
     /// List `s`: the shortest failing prefix is in `lo..=hi` (`hi` fails).
-    Halve { s: usize, lo: usize, hi: usize },
+    Halve {
+        s: usize,
+        lo: usize,
+        hi: usize,
+    },
     /// List `s`: deleting `size` choices at `at`.
-    Delete { s: usize, size: usize, at: usize },
+    Delete {
+        s: usize,
+        size: usize,
+        at: usize,
+    },
     /// List `s`: choice `i` to 0, then halved.
-    Value { s: usize, i: usize, halving: bool },
+    Value {
+        s: usize,
+        i: usize,
+        halving: bool,
+    },
     Done,
 }
 
@@ -109,6 +126,25 @@ impl ChoicesTree {
             pass: Pass::Everything,
             steps: 0,
         }
+    }
+
+    /// A tree shrinking `choices` (a streamed record; a sequence is taken
+    /// as the arrivals' list).
+    pub(crate) fn of(choices: &Choices) -> ChoicesTree {
+        let lists = match choices.is_streamed() {
+            true => Stream::ALL.map(|s| choices.stream(s).unwrap_or_default().to_vec()),
+            false => {
+                let mut l: [Vec<u32>; STREAMS] = Default::default();
+                l[0] = choices.as_slice().to_vec();
+                l
+            }
+        };
+        ChoicesTree::new(lists)
+    }
+
+    /// The smallest record known to fail.
+    pub(crate) fn current_accepted(&self) -> Choices {
+        Choices::from_streams(Stream::ALL.into_iter().zip(self.accepted.iter().cloned()))
     }
 
     /// Candidates proposed so far.
@@ -250,11 +286,7 @@ impl ValueTree for ChoicesTree {
     type Value = Choices;
 
     fn current(&self) -> Choices {
-        Choices::from_streams(
-            Stream::ALL
-                .into_iter()
-                .zip(self.candidate.iter().cloned()),
-        )
+        Choices::from_streams(Stream::ALL.into_iter().zip(self.candidate.iter().cloned()))
     }
 
     /// The candidate still fails: keep it, and try something smaller.
@@ -334,18 +366,28 @@ mod tests {
     }
 
     fn random(len: usize, seed: u32) -> Vec<u32> {
-        (0..len as u32).map(|i| (i ^ seed).wrapping_mul(2_654_435_761)).collect()
+        (0..len as u32)
+            .map(|i| (i ^ seed).wrapping_mul(2_654_435_761))
+            .collect()
     }
 
     #[test]
     fn a_failure_needing_one_choice_shrinks_to_it() {
         // Fails when some arrival choice is 7 mod 10: one choice is enough.
-        let fails = |c: &Choices| c.stream(Stream::Arrivals).unwrap().iter().any(|v| v % 10 == 7);
+        let fails = |c: &Choices| {
+            c.stream(Stream::Arrivals)
+                .unwrap()
+                .iter()
+                .any(|v| v % 10 == 7)
+        };
         let mut lists: [Vec<u32>; STREAMS] = Default::default();
         lists[0] = random(2_000, 1);
         lists[1] = random(1_500, 2);
         lists[2] = vec![1, 1];
-        assert!(fails(&Choices::from_streams([(Stream::Arrivals, lists[0].clone())])));
+        assert!(fails(&Choices::from_streams([(
+            Stream::Arrivals,
+            lists[0].clone()
+        )])));
         let (shrunk, steps) = shrink(lists, fails);
         assert!(fails(&shrunk));
         assert_eq!(shrunk.len(), 1, "{shrunk:?}");

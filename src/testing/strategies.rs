@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::strategy::BoxedStrategy;
+use proptest::strategy::{BoxedStrategy, NewTree, ValueTree};
+use proptest::test_runner::TestRunner;
 
-use crate::backup::OpenFilePolicy;
 use super::shrink::arb_choices;
+use crate::backup::OpenFilePolicy;
+type BoxedValueTree<T> = Box<dyn ValueTree<Value = T>>;
 use crate::backup::BackupSpeed;
 use crate::chooser::Choices;
 use crate::error::Result;
@@ -358,10 +360,17 @@ impl Scenarios {
     /// does not read — the seed, the KB draw's probability — is fixed, so
     /// that shrinking spends nothing on it.
     pub fn night_strategy(self) -> BoxedStrategy<Night> {
+        let varied = Varied {
+            exclusion: self.exclusion.is_none(),
+            faults: self.faults.is_none(),
+            nights: self.nights.is_none(),
+        };
         let p = Just(self.shutdown_probability.unwrap_or(0.9)).boxed();
-        (self.build(Just(0).boxed(), p), arb_choices())
-            .prop_map(|(scenario, choices)| Night { scenario, choices })
-            .boxed()
+        NightStrategy {
+            scenarios: self.build(Just(0).boxed(), p),
+            varied,
+        }
+        .boxed()
     }
 
     fn build(self, seed: BoxedStrategy<u64>, p: BoxedStrategy<f64>) -> BoxedStrategy<Scenario> {
@@ -422,5 +431,257 @@ impl Scenarios {
                 },
             )
             .boxed()
+    }
+}
+
+/// Which parts of a night's scenario the strategy varied (and may drop).
+#[derive(Clone, Copy, Debug)]
+struct Varied {
+    exclusion: bool,
+    faults: bool,
+    nights: bool,
+}
+
+/// The strategy of [`Scenarios::night_strategy`].
+#[derive(Debug)]
+struct NightStrategy {
+    scenarios: BoxedStrategy<Scenario>,
+    varied: Varied,
+}
+
+impl Strategy for NightStrategy {
+    type Tree = NightTree;
+    type Value = Night;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let scenario = self.scenarios.new_tree(runner)?;
+        let choices = arb_choices().new_tree(runner)?;
+        Ok(NightTree {
+            original: choices.current(),
+            current: Night {
+                scenario: scenario.current(),
+                choices: choices.current(),
+            },
+            scenario,
+            choices,
+            varied: self.varied,
+            phase: NightPhase::Scenario,
+            kept: None,
+            extras: Vec::new(),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NightPhase {
+    /// proptest's shrinking of the scenario, the choices as generated.
+    Scenario,
+    /// The choices shrunk ([`ChoicesTree`]), the scenario as shrunk.
+    Choices,
+    /// The scenario without what the failure may not need — exclusions,
+    /// faults, nights past the first — under the shrunk choices, then under
+    /// the choices as generated: a scenario simplification that proptest
+    /// rejected under the generated choices may hold under the shrunk ones
+    /// (and the reverse), since both move the night's times.
+    Extras,
+    /// The choices shrunk again, under the scenario without its extras.
+    ChoicesAgain,
+    Done,
+}
+
+/// The shrinking state of a [`Night`]: the scenario, then its choices, then
+/// the extras the failure does not need, then the choices again.
+struct NightTree {
+    scenario: BoxedValueTree<Scenario>,
+    choices: super::shrink::ChoicesTree,
+    /// The choices as generated.
+    original: Choices,
+    varied: Varied,
+    phase: NightPhase,
+    /// The smallest scenario known to fail once the scenario tree is done.
+    kept: Option<Scenario>,
+    /// The extras' candidates left to try.
+    extras: Vec<Night>,
+    current: Night,
+}
+
+impl fmt::Debug for NightTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NightTree")
+            .field("phase", &self.phase)
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NightTree {
+    /// The night of `scenario` without the extras in `drop`.
+    fn without(&self, scenario: &Scenario, drop: Varied) -> Option<Scenario> {
+        let mut s = scenario.clone();
+        let o = &mut s.opts;
+        let mut changed = false;
+        if drop.exclusion
+            && self.varied.exclusion
+            && o.exclusion
+                .as_any()
+                .is_none_or(|a| !a.is::<ExcludeNothing>())
+        {
+            o.exclusion = Arc::new(ExcludeNothing);
+            changed = true;
+        }
+        if drop.faults && self.varied.faults && !o.faults.is_empty() {
+            o.faults.clear();
+            changed = true;
+        }
+        if drop.nights && self.varied.nights && o.nights > 1 {
+            o.nights = 1;
+            changed = true;
+        }
+        changed.then_some(s)
+    }
+
+    /// Enters the extras phase: its candidates, all extras dropped first,
+    /// then each alone, each under the shrunk choices and the generated.
+    fn enter_extras(&mut self) -> bool {
+        self.phase = NightPhase::Extras;
+        let base = self.kept.clone().unwrap_or_else(|| self.scenario.current());
+        let shrunk = self.choices.current_accepted();
+        let all = Varied {
+            exclusion: true,
+            faults: true,
+            nights: true,
+        };
+        let one = |exclusion, faults, nights| Varied {
+            exclusion,
+            faults,
+            nights,
+        };
+        let mut candidates = Vec::new();
+        for drop in [
+            all,
+            one(true, false, false),
+            one(false, true, false),
+            one(false, false, true),
+        ] {
+            if let Some(s) = self.without(&base, drop) {
+                if candidates
+                    .iter()
+                    .any(|n: &Night| format!("{:?}", n.scenario) == format!("{s:?}"))
+                {
+                    continue;
+                }
+                candidates.push(Night {
+                    scenario: s.clone(),
+                    choices: shrunk.clone(),
+                });
+                candidates.push(Night {
+                    scenario: s,
+                    choices: self.original.clone(),
+                });
+            }
+        }
+        // Tried last first.
+        candidates.reverse();
+        self.extras = candidates;
+        self.next_extra()
+    }
+
+    fn next_extra(&mut self) -> bool {
+        match self.extras.pop() {
+            Some(n) => {
+                self.current = n;
+                true
+            }
+            None => {
+                self.phase = NightPhase::Done;
+                self.current = Night {
+                    scenario: self.kept.clone().unwrap_or_else(|| self.scenario.current()),
+                    choices: self.choices.current_accepted(),
+                };
+                false
+            }
+        }
+    }
+
+    fn show(&mut self) {
+        let scenario = match self.phase {
+            NightPhase::Scenario => self.scenario.current(),
+            _ => self.kept.clone().unwrap_or_else(|| self.scenario.current()),
+        };
+        self.current = Night {
+            scenario,
+            choices: self.choices.current(),
+        };
+    }
+}
+
+impl ValueTree for NightTree {
+    type Value = Night;
+
+    fn current(&self) -> Night {
+        self.current.clone()
+    }
+
+    fn simplify(&mut self) -> bool {
+        loop {
+            match self.phase {
+                NightPhase::Scenario => {
+                    if self.scenario.simplify() {
+                        self.show();
+                        return true;
+                    }
+                    self.kept = Some(self.scenario.current());
+                    self.phase = NightPhase::Choices;
+                }
+                NightPhase::Choices | NightPhase::ChoicesAgain => {
+                    if self.choices.simplify() {
+                        self.show();
+                        return true;
+                    }
+                    if self.phase == NightPhase::ChoicesAgain {
+                        self.phase = NightPhase::Done;
+                        return false;
+                    }
+                    return self.enter_extras();
+                }
+                NightPhase::Extras => {
+                    // The candidate fails: keep it, and shrink its choices.
+                    self.kept = Some(self.current.scenario.clone());
+                    self.choices = super::shrink::ChoicesTree::of(&self.current.choices);
+                    self.extras.clear();
+                    self.phase = NightPhase::ChoicesAgain;
+                }
+                NightPhase::Done => return false,
+            }
+        }
+    }
+
+    fn complicate(&mut self) -> bool {
+        match self.phase {
+            NightPhase::Scenario => {
+                let more = self.scenario.complicate();
+                self.show();
+                if !more {
+                    self.kept = Some(self.scenario.current());
+                    self.phase = NightPhase::Choices;
+                    return self.simplify();
+                }
+                true
+            }
+            NightPhase::Choices | NightPhase::ChoicesAgain => {
+                let more = self.choices.complicate();
+                self.show();
+                if more {
+                    return true;
+                }
+                if self.phase == NightPhase::ChoicesAgain {
+                    self.phase = NightPhase::Done;
+                    return false;
+                }
+                self.enter_extras()
+            }
+            NightPhase::Extras => self.next_extra(),
+            NightPhase::Done => false,
+        }
     }
 }

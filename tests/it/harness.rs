@@ -112,8 +112,13 @@ fn a_broken_policy_is_caught_and_its_counterexample_is_small_and_replays() {
     let again = unsupplied.snapshot(CopyWithoutFreezing).run().unwrap();
     assert_eq!(again.to_json(), report.to_json());
     // And from its scenario file, which names the policy to supply.
-    let file = mailsim::Scenario::from_json(&night.scenario.to_json(Some(&night.choices)).unwrap()).unwrap();
-    let again = file.scenario.snapshot(CopyWithoutFreezing).replay(file.choices.as_ref().unwrap()).unwrap();
+    let file = mailsim::Scenario::from_json(&night.scenario.to_json(Some(&night.choices)).unwrap())
+        .unwrap();
+    let again = file
+        .scenario
+        .snapshot(CopyWithoutFreezing)
+        .replay(file.choices.as_ref().unwrap())
+        .unwrap();
     assert_eq!(again.to_json(), report.to_json());
 }
 
