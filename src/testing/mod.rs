@@ -54,12 +54,15 @@
 //! night as its replay token and the lines that replay it:
 //!
 //! ```text
-//! Night { replay token: mailsim1.eyJiZWhhdmlvciI6InRvbGVyYXRlIn0.AQIDAAAA }
+//! Night { replay token: mailsim1.eyJiZWhhdmlvciI6InRvbGVyYXRlIiwic25hcHNob3QiOnsibmFtZSI6Im15IGNvcHkiLCJwb2xpY3kiOiJjdXN0b20ifX0.AQICoQMAAAA }
 //! // replay it:
-//! let night = mailsim::Scenario::from_replay_token("mailsim1.eyJiZWhhdmlvciI6InRvbGVyYXRlIn0.AQIDAAAA")?;
+//! let night = mailsim::Scenario::from_replay_token("mailsim1.eyJiZWhhdmlvciI6InRvbGVyYXRlIiwic25hcHNob3QiOnsibmFtZSI6Im15IGNvcHkiLCJwb2xpY3kiOiJjdXN0b20ifX0.AQICoQMAAAA")?;
 //! let report = night.snapshot(/* your policy "my copy" */).run()?;
 //! mailsim::testing::check_sound(&report)?;
 //! ```
+//!
+//! (a tolerant server, the policy "my copy" of one's own, and two choices
+//! for the first arrival: what a shrunk night looks like.)
 //!
 //! A policy of your own travels by name: supply it with
 //! [`Scenario::snapshot`](crate::Scenario::snapshot) (running without it is
