@@ -81,9 +81,8 @@ impl<'a> Entry<'a> {
 /// [`excludes`](Self::excludes) alone (the default `excludes_entry` asks it);
 /// one that looks at more — skip files over 1 MB, or not modified since
 /// some time — overrides `excludes_entry`, and should then make `excludes`
-/// its best answer from the path alone, which is what callers that know no
-/// more (the command's check of an archive folder, the explorer's fast
-/// model of Mail Data) ask.
+/// its best answer from the path alone, for callers that know nothing more
+/// about an entry.
 ///
 /// ```
 /// use mailsim::policy::{Entry, ExclusionPolicy};
