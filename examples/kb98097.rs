@@ -3,11 +3,11 @@
 //!
 //! Run with `cargo run --example kb98097`.
 
-use mailsim::demo::human_duration;
 use mailsim::policy::{
     CopyOnWrite, ExcludeFile, ExcludeFolder, FreezeThaw, OnlineCopy, ScheduledCopy, StopServer,
 };
 use mailsim::report::EventKind;
+use mailsim::time::human_duration;
 use mailsim::{ConflictBehavior, OpenFilePolicy, Outcome, Report, Scenario};
 
 fn kb(seed: u64) -> Scenario {

@@ -355,6 +355,12 @@ impl MailServer {
     /// The id of the message `pick` chooses among those not deleted,
     /// counting back from the newest (0 is the newest); `None` when there is
     /// none.
+    // The pick-based methods read the runner's chooser-drawn indices. They
+    // are public only for `mailsim serve` (src/cli/serve), the property
+    // tests (tests/it/properties.rs) and the benches, which replay such
+    // picks; users name a message by id (`mark_read_message`,
+    // `delete_message`).
+    #[doc(hidden)]
     pub fn message_at(&self, pick: u32) -> Option<u64> {
         if self.live.is_empty() {
             return None;
@@ -426,12 +432,16 @@ impl MailServer {
     /// Marks a message read: `pick` chooses among the messages not deleted,
     /// counting back from the newest (0 is the newest). `None` when the file
     /// holds no message.
+    // Public for the binary, tests and benches only: see `message_at`.
+    #[doc(hidden)]
     pub fn mark_read(&mut self, volume: &dyn Volume, pick: u32) -> Result<Option<Commit>> {
         self.set_flag(volume, pick, RecordFlags::READ)
     }
 
     /// Deletes a message: `pick` chooses among the messages not deleted,
     /// counting back from the newest (0 is the newest).
+    // Public for the binary, tests and benches only: see `message_at`.
+    #[doc(hidden)]
     pub fn delete(&mut self, volume: &dyn Volume, pick: u32) -> Result<Option<Commit>> {
         self.set_flag(volume, pick, RecordFlags::DELETED)
     }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::event::EventKind;
-use crate::policy::{ExclusionPolicy, Prepared};
+use crate::policy::{Entry, ExclusionPolicy, Prepared};
 use crate::time::SimTime;
 use crate::volume::{Access, Content, Deny, EntryKind, Owner, Volume, VolumePath};
 
@@ -242,7 +242,19 @@ impl BackupClient {
         };
         for e in volume_of(env)? {
             let p = folder.join(e.name);
-            let excluded = self.exclusion.excludes(&p);
+            let v = self.volume(env, vi)?;
+            // What the policy may weigh besides the path: the live file's
+            // length as of now, as the volume tells without opening it.
+            let meta = match v.metadata(&p) {
+                Ok(m) => m,
+                // Gone since the listing (a real directory changes under
+                // the walk): nothing to archive or exclude.
+                Err(Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            let excluded = self
+                .exclusion
+                .excludes_entry(&Entry::from_metadata(&p, &meta));
             match (e.kind, excluded) {
                 (EntryKind::Folder, true) => {
                     let v = env.volume(&self.volumes[vi]).expect("listed above");
@@ -667,6 +679,53 @@ mod tests {
         env.volume
             .open(&big, &Owner::new("x"), Access::ReadWrite, Deny::ALL)
             .expect("nothing holds the file any more");
+    }
+
+    /// Skips files longer than its bound.
+    #[derive(Debug)]
+    struct LongerThan(u64);
+
+    impl ExclusionPolicy for LongerThan {
+        fn excludes(&self, _: &VolumePath) -> bool {
+            false
+        }
+        fn excludes_entry(&self, entry: &Entry<'_>) -> bool {
+            entry.is_file() && entry.len_bytes() > self.0
+        }
+    }
+
+    #[test]
+    fn an_exclusion_sees_the_length_a_held_file_has_grown_to() {
+        let volume = SimVolume::new("HD");
+        let log = VolumePath::new("HD", ["log"]);
+        volume
+            .put_file(&log, Content::from_bytes(&[1u8; 100_000]))
+            .unwrap();
+        // A writer holds it and has grown it, as Mail holds Mail Data.
+        let w = volume
+            .open(&log, &Owner::new("writer"), Access::ReadWrite, Deny::WRITE)
+            .unwrap();
+        volume.write_at(w, 100_000, &[2u8; 100_000]).unwrap();
+        let mut env = Streaming {
+            volume,
+            streams: false,
+            stored: Vec::new(),
+            fail_at: None,
+        };
+        for (bound, excluded) in [(150_000, 1), (200_000, 0)] {
+            let mut client = BackupClient::new(
+                vec!["HD".to_owned()],
+                Arc::new(LongerThan(bound)),
+                OpenFilePolicy::IgnoreLocks,
+                BackupSpeed::default(),
+            );
+            let mut now = SimTime::ZERO;
+            while let Step::At(t) = client.step(&mut env, now).unwrap() {
+                now = t;
+            }
+            assert_eq!(client.stats().files_excluded, excluded, "bound {bound}");
+            assert_eq!(client.stats().files_archived, 1 - excluded);
+        }
     }
 
     /// A world whose one file grows by `grow` bytes after the first chunk

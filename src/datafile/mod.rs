@@ -200,5 +200,8 @@ pub use format::{
 pub use header::{Header, PendingFlags, read_header};
 pub use read_at::ReadAt;
 pub use record::{RecordFlags, RecordInfo, encode_record, flag_bytes, record_len};
-pub use synthetic::{build_image, encode_synthetic_record, synthetic_payload};
+pub use synthetic::build_image;
+pub(crate) use synthetic::encode_synthetic_record;
+#[cfg(test)]
+use synthetic::synthetic_payload;
 pub use verify::{Verified, record_at, scan, scan_verified, verify, verify_from};

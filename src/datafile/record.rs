@@ -5,8 +5,7 @@
 //!
 //! What does not live here: reading and checking records in a file
 //! ([`verify`](super::verify), [`record_at`](super::record_at)), and the
-//! synthetic mail a simulated delivery writes
-//! ([`encode_synthetic_record`](super::encode_synthetic_record)).
+//! synthetic mail a simulated delivery writes (`synthetic`).
 
 use crc32fast::Hasher;
 

@@ -19,7 +19,7 @@ use super::record::{RecordFlags, push_record, record_len};
 /// # Panics
 ///
 /// If `payload_len` exceeds [`MAX_PAYLOAD_BYTES`](super::MAX_PAYLOAD_BYTES).
-pub fn encode_synthetic_record(
+pub(crate) fn encode_synthetic_record(
     message_id: u64,
     flags: RecordFlags,
     payload_len: u32,
@@ -156,7 +156,7 @@ fn put_capped(out: &mut Vec<u8>, end: usize, piece: &[u8]) {
 /// containing the id) then body text, exactly `len` bytes (the header block
 /// is truncated if `len` is small). Cheap: built by copying from static text
 /// (the body is doubled from what was already written). Appends to `out`.
-pub fn synthetic_payload(message_id: u64, len: u32, out: &mut Vec<u8>) {
+pub(crate) fn synthetic_payload(message_id: u64, len: u32, out: &mut Vec<u8>) {
     let len = len as usize;
     let end = out.len().saturating_add(len);
     out.reserve(len);
@@ -199,7 +199,11 @@ pub fn synthetic_payload(message_id: u64, len: u32, out: &mut Vec<u8>) {
     }
 }
 
-/// Builds a complete, valid file image from messages (id strictly increasing, flags, payload length), payloads from synthetic_payload, generation as given. Used to build the preset's initial Mail Data once.
+/// A complete, valid data file of `generation` holding `messages`, each
+/// given as (id, flags, payload length), ids strictly increasing: a file to
+/// serve, back up or verify. Each payload is synthetic mail (an RFC
+/// 822-style header block with a `Message-Id` holding the id, then body
+/// text); the preset's initial Mail Data is built this way.
 ///
 /// The header is written to its slot ([`Header::slot_offset`]) and the other
 /// slot is zeros. Its records_start is [`HEADER_BYTES`](super::HEADER_BYTES),

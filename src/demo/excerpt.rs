@@ -2,7 +2,9 @@
 //! excerpt of a real night ([`Excerpt`]) — the minutes around the conflict,
 //! or on a clean night around the moment the remedy acted — found among the
 //! table's nights ([`Finder`]), cut ([`excerpt`]) and rendered
-//! ([`render_excerpts`]).
+//! ([`render_excerpts`]). Only [`Excerpt`] and [`EXCERPT_OUTCOMES`] are
+//! public: the demo runs and prints through `table_and_excerpts` and
+//! `render_demo`.
 //!
 //! What does not live here: the condensed narration the excerpts are cut
 //! from (`narration`), and the table.
@@ -59,7 +61,7 @@ impl Finder {
 pub struct Excerpt {
     /// The night's outcome.
     pub outcome: Outcome,
-    /// The demo row (or any name given to [`excerpt`]) the night comes from.
+    /// The demo row the night comes from.
     pub label: String,
     /// The night's seed.
     pub seed: u64,
@@ -91,7 +93,7 @@ const AFTER: usize = 7;
 /// clean night with no such moment, or one on which the backup opened the
 /// live file anyway, has no excerpt (`None`), nor has an outcome that
 /// [`EXCERPT_OUTCOMES`] does not list.
-pub fn excerpt(report: &Report, label: &str, seed: u64) -> Option<Excerpt> {
+fn excerpt(report: &Report, label: &str, seed: u64) -> Option<Excerpt> {
     let outcome = report.outcome();
     if !EXCERPT_OUTCOMES.contains(&outcome) {
         return None;
@@ -330,7 +332,7 @@ fn verdict(report: &Report) -> String {
 /// The excerpts as text: a heading per outcome, the caption, the narrated
 /// lines (indented), the verdict and the command that replays the night;
 /// painted with ANSI colours when `color` is on.
-pub fn render_excerpts(excerpts: &[Excerpt], color: bool) -> String {
+pub(super) fn render_excerpts(excerpts: &[Excerpt], color: bool) -> String {
     let mut out = String::new();
     if excerpts.is_empty() {
         return out;

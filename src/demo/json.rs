@@ -1,5 +1,5 @@
-//! The demo as JSON: the rows ([`rows_to_json`], schema
-//! [`SCHEMA_VERSION`]) and the rows with the excerpts ([`demo_to_json`]).
+//! The demo as JSON ([`demo_to_json`], schema [`SCHEMA_VERSION`]): the rows
+//! ([`rows_to_json`]) and the excerpts.
 //!
 //! What does not live here: the rows and excerpts themselves.
 
@@ -9,13 +9,18 @@ use super::cases::DemoRow;
 use super::excerpt::Excerpt;
 use crate::report::Outcome;
 
-/// Version of the JSON written by [`rows_to_json`].
+/// Version of the JSON written by [`demo_to_json`] (its `schema` key).
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The table and the excerpts as JSON: [`rows_to_json`]'s object with an
-/// `excerpts` key added, a list of objects with the keys `outcome` (its
-/// JSON name), `label`, `seed`, `caption`, `lines` (a list of strings),
-/// `verdict` and `command` (`null` when unknown).
+/// The table and the excerpts as JSON, what `mailsim demo --json` prints:
+/// `{"schema": 1, "rows": [...], "excerpts": [...]}`. Each row is an
+/// object whose keys are [`DemoRow`]'s field names, durations as seconds in
+/// keys ending `_s` (`median_recovery_point_age_s` is `null` when no run
+/// archived Mail Data), and `counts` an object keyed by outcome name
+/// (`clean`, `graceful_shutdown`, `hang`, `corrupted`). Each excerpt is an
+/// object with the keys `outcome` (its JSON name), `label`, `seed`,
+/// `caption`, `lines` (a list of strings), `verdict` and `command` (`null`
+/// when unknown).
 pub fn demo_to_json(rows: &[DemoRow], excerpts: &[Excerpt]) -> String {
     let mut v: Value = serde_json::from_str(&rows_to_json(rows)).unwrap_or(Value::Null);
     let list: Vec<Value> = excerpts
@@ -43,7 +48,7 @@ pub fn demo_to_json(rows: &[DemoRow], excerpts: &[Excerpt]) -> String {
 /// `_s` (`median_recovery_point_age_s` is `null` when no run archived Mail
 /// Data), and `counts` an object keyed by outcome name (`clean`,
 /// `graceful_shutdown`, `hang`, `corrupted`).
-pub fn rows_to_json(rows: &[DemoRow]) -> String {
+fn rows_to_json(rows: &[DemoRow]) -> String {
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| {

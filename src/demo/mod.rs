@@ -9,17 +9,15 @@
 //! remedy costs, the [`Scenario`](crate::sim::Scenario) behind it and the
 //! `mailsim run` flags that replay it. [`run_case`] runs one case over seeds
 //! `0..seeds` and sums the reports into a [`DemoRow`]; [`table`] does it for
-//! every case; [`render_table`] and [`rows_to_json`] display the result.
+//! every case; [`render_table`] displays the result.
 //!
 //! [`table_and_excerpts`] also picks, for each outcome of
 //! [`EXCERPT_OUTCOMES`] (clean, graceful shutdown, hang, corrupted), the
 //! first night of the table that ends that way and cuts an [`Excerpt`] of
 //! its narration: the minutes around the conflict, or on a clean night
-//! around the moment the remedy acted ([`excerpt`] does it for any report).
-//! [`render_demo`] prints the whole of `mailsim demo` — a paragraph on the
-//! problem, the table, the excerpts — in plain text or with ANSI colours;
-//! [`demo_to_json`] is its `--json`. [`narrate_condensed`] is the
-//! narration `mailsim run` prints, routine traffic condensed.
+//! around the moment the remedy acted. [`render_demo`] prints the whole of
+//! `mailsim demo` — a paragraph on the problem, the table, the excerpts —
+//! in plain text or with ANSI colours; [`demo_to_json`] is its `--json`.
 //!
 //! The catalogue and the running of its rows live in `cases`, the table in
 //! `table`, the excerpts in `excerpt` (cut from the condensed narration of
@@ -43,20 +41,32 @@ mod narration;
 mod paint;
 mod table;
 
-pub use cases::{DemoCase, DemoRow, cases, run_case, slug, table, table_and_excerpts};
-pub use excerpt::{EXCERPT_OUTCOMES, Excerpt, excerpt, render_excerpts};
-pub use json::{SCHEMA_VERSION, demo_to_json, rows_to_json};
-pub use narration::narrate_condensed;
-pub use table::{render_table, render_table_colored};
+pub use cases::{DemoCase, DemoRow, cases, run_case, table, table_and_excerpts};
+pub use excerpt::{EXCERPT_OUTCOMES, Excerpt};
+pub use json::{SCHEMA_VERSION, demo_to_json};
+pub use table::render_table;
 
+// Public for the `mailsim` binary only (src/cli): `demo --svg` names its
+// files by slug, and `run` prints the condensed narration and durations as
+// the demo does. Not part of the API: `human_duration` lives in
+// `mailsim::time`.
+#[doc(hidden)]
 pub use crate::time::human_duration;
+#[doc(hidden)]
+pub use cases::slug;
+#[doc(hidden)]
+pub use narration::narrate_condensed;
 
-use excerpt::EXCERPT_WIDTH;
+use excerpt::{EXCERPT_WIDTH, render_excerpts};
 use paint::wrap;
+use table::render_table_colored;
 
 /// What `mailsim demo` prints: a paragraph on the problem for a reader who
-/// never heard of it, the table ([`render_table_colored`]), then the
-/// excerpts ([`render_excerpts`]).
+/// never heard of it, the table (as [`render_table`] prints it, painted
+/// with ANSI colours when `color` is on: bold headings and labels, outcome
+/// counts coloured when not zero, unplanned downtime in red), then the
+/// excerpts, each under a heading naming its outcome, with its caption,
+/// its narrated lines, its verdict and the command that replays the night.
 pub fn render_demo(rows: &[DemoRow], excerpts: &[Excerpt], color: bool) -> String {
     let mut out = String::new();
     for line in wrap(INTRO, EXCERPT_WIDTH, "") {

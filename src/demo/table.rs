@@ -131,7 +131,7 @@ pub fn render_table(rows: &[DemoRow]) -> String {
 /// headings and labels, outcome counts coloured when not zero (clean in
 /// green, shutdown and hang in yellow, corrupted in red), unplanned
 /// downtime in red. With `color` off the text is [`render_table`]'s.
-pub fn render_table_colored(rows: &[DemoRow], color: bool) -> String {
+pub(super) fn render_table_colored(rows: &[DemoRow], color: bool) -> String {
     let columns = columns();
     let body: Vec<Vec<String>> = rows
         .iter()

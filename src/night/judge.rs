@@ -39,9 +39,12 @@ impl<V: NightVolume> Night<'_, V> {
                     }
                 }
             } else {
+                // A file the night never writes holds the state its night
+                // began with, or its last write if later: not the moment
+                // the preset made it, at midnight before the first night.
                 Verdict::Consistent {
                     generation: 0,
-                    age: backup_end - taken_at,
+                    age: backup_end - taken_at.max(night_began),
                     stale: false,
                 }
             };

@@ -1,20 +1,122 @@
-//! Exclusion policies: which paths the backup never opens.
+//! Exclusion policies: which paths the backup never opens, and the
+//! [`Entry`] it asks them about.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::volume::VolumePath;
+use crate::time::SimTime;
+use crate::volume::{EntryKind, Metadata, VolumePath};
+
+/// What the backup knows about a folder or file when it decides whether to
+/// skip it: its path and what the volume tells without opening it.
+///
+/// The size and modification time are the volume's at that moment (the
+/// backup asks while it walks the volumes, when it starts): for a live file
+/// such as Mail Data, the length the server has written so far. A folder's
+/// length is 0; its modification time is what its volume keeps (the start
+/// of virtual time on a simulated volume).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    path: &'a VolumePath,
+    kind: EntryKind,
+    len_bytes: u64,
+    modified: SimTime,
+}
+
+impl<'a> Entry<'a> {
+    /// An entry at `path` (for testing a policy outside a backup).
+    pub fn new(path: &'a VolumePath, kind: EntryKind, len_bytes: u64, modified: SimTime) -> Self {
+        Entry {
+            path,
+            kind,
+            len_bytes,
+            modified,
+        }
+    }
+
+    /// The entry at `path`, as a volume's [`Metadata`] describes it.
+    pub fn from_metadata(path: &'a VolumePath, metadata: &Metadata) -> Self {
+        Entry::new(path, metadata.kind, metadata.len_bytes, metadata.modified)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &'a VolumePath {
+        self.path
+    }
+
+    /// File or folder.
+    pub fn kind(&self) -> EntryKind {
+        self.kind
+    }
+
+    /// Whether it is a file.
+    pub fn is_file(&self) -> bool {
+        self.kind == EntryKind::File
+    }
+
+    /// Whether it is a folder.
+    pub fn is_folder(&self) -> bool {
+        self.kind == EntryKind::Folder
+    }
+
+    /// A file's current length in bytes (0 for a folder).
+    pub fn len_bytes(&self) -> u64 {
+        self.len_bytes
+    }
+
+    /// When it was last modified, in the night's virtual time.
+    pub fn modified(&self) -> SimTime {
+        self.modified
+    }
+}
 
 /// Decides which paths the backup skips.
 ///
 /// The backup asks about every folder before entering it (an excluded folder
 /// is skipped whole, each file inside counted as excluded) and about every
-/// file before opening it. Contract: `excludes` is a pure function of the
-/// path: no side effects, the same answer every time, no panics.
+/// file before opening it, through [`excludes_entry`](Self::excludes_entry),
+/// which hands the policy the [`Entry`]: path, kind, length and
+/// modification time. A policy that looks at the path only implements
+/// [`excludes`](Self::excludes) alone (the default `excludes_entry` asks it);
+/// one that looks at more — skip files over 1 MB, or not modified since
+/// some time — overrides `excludes_entry`, and should then make `excludes`
+/// its best answer from the path alone, for callers that know nothing more
+/// about an entry.
+///
+/// ```
+/// use mailsim::policy::{Entry, ExclusionPolicy};
+/// use mailsim::{Outcome, Scenario, VolumePath};
+///
+/// /// Skips every file over 1 MB: Mail Data among them.
+/// #[derive(Debug)]
+/// struct SkipLargeFiles;
+///
+/// impl ExclusionPolicy for SkipLargeFiles {
+///     fn excludes(&self, _: &VolumePath) -> bool {
+///         false
+///     }
+///     fn excludes_entry(&self, entry: &Entry<'_>) -> bool {
+///         entry.is_file() && entry.len_bytes() > 1 << 20
+///     }
+/// }
+///
+/// let report = Scenario::kb98097().exclusion(SkipLargeFiles).run()?;
+/// assert_eq!(report.outcome(), Outcome::Clean);
+/// # Ok::<(), mailsim::Error>(())
+/// ```
+///
+/// Contract: both methods are pure functions of what they are given: no
+/// side effects, the same answer every time, no panics.
 pub trait ExclusionPolicy: Send + Sync + Debug {
-    /// Whether the backup must skip `path`.
+    /// Whether the backup must skip `path`, knowing nothing else about it.
     fn excludes(&self, path: &VolumePath) -> bool;
+
+    /// Whether the backup must skip `entry`; what the backup calls. The
+    /// default asks [`excludes`](Self::excludes) about the entry's path.
+    fn excludes_entry(&self, entry: &Entry<'_>) -> bool {
+        self.excludes(entry.path())
+    }
 
     /// The policy as `Any`, for the built-ins that scenario files can save;
     /// `None` (the default) for a policy of your own.
@@ -28,6 +130,10 @@ impl<P: ExclusionPolicy + ?Sized> ExclusionPolicy for Arc<P> {
         (**self).excludes(path)
     }
 
+    fn excludes_entry(&self, entry: &Entry<'_>) -> bool {
+        (**self).excludes_entry(entry)
+    }
+
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         (**self).as_any()
     }
@@ -36,6 +142,10 @@ impl<P: ExclusionPolicy + ?Sized> ExclusionPolicy for Arc<P> {
 impl<P: ExclusionPolicy + ?Sized> ExclusionPolicy for Box<P> {
     fn excludes(&self, path: &VolumePath) -> bool {
         (**self).excludes(path)
+    }
+
+    fn excludes_entry(&self, entry: &Entry<'_>) -> bool {
+        (**self).excludes_entry(entry)
     }
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {
@@ -215,6 +325,9 @@ impl ExclusionPolicy for ExcludeGlob {
 }
 
 /// Excludes a path when any of its policies does: several exclusions at once.
+///
+/// It hands each policy the whole [`Entry`], so a size- or time-based policy
+/// combines like a path-based one.
 #[derive(Clone, Debug, Default)]
 pub struct ExcludeAny(Vec<Arc<dyn ExclusionPolicy>>);
 
@@ -257,6 +370,10 @@ impl ExclusionPolicy for ExcludeAny {
         self.0.iter().any(|p| p.excludes(path))
     }
 
+    fn excludes_entry(&self, entry: &Entry<'_>) -> bool {
+        self.0.iter().any(|p| p.excludes_entry(entry))
+    }
+
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }
@@ -297,6 +414,58 @@ mod tests {
         assert!(!ExcludeGlob::new("*.txt").excludes(&data()));
         assert!(ExcludeGlob::try_new("[").is_err());
         assert!(!ExcludeGlob::new("[").excludes(&data()));
+    }
+
+    /// Skips files over 1 MB; knows nothing from a path alone.
+    #[derive(Debug)]
+    struct OverOneMb;
+
+    impl ExclusionPolicy for OverOneMb {
+        fn excludes(&self, _: &VolumePath) -> bool {
+            false
+        }
+        fn excludes_entry(&self, entry: &Entry<'_>) -> bool {
+            entry.is_file() && entry.len_bytes() > 1 << 20
+        }
+    }
+
+    #[test]
+    fn entries_reach_the_policy_through_every_wrapper() {
+        let path = data();
+        let big = Entry::new(&path, EntryKind::File, 3 << 20, SimTime::ZERO);
+        let small = Entry::new(&path, EntryKind::File, 1 << 20, SimTime::ZERO);
+        assert!(OverOneMb.excludes_entry(&big));
+        assert!(!OverOneMb.excludes_entry(&small));
+        assert!(Arc::new(OverOneMb).excludes_entry(&big));
+        assert!(Box::new(OverOneMb).excludes_entry(&big));
+        let shared: Arc<dyn ExclusionPolicy> = Arc::new(OverOneMb);
+        assert!(shared.excludes_entry(&big));
+        assert!(ExcludeAny::new().with(OverOneMb).excludes_entry(&big));
+        assert!(!ExcludeAny::new().with(OverOneMb).excludes_entry(&small));
+        assert!(!ExcludeAny::new().with(OverOneMb).excludes(&path));
+    }
+
+    #[test]
+    fn path_only_policies_judge_an_entry_by_its_path() {
+        let path = data();
+        let folder = Entry::new(&path, EntryKind::Folder, 0, SimTime::ZERO);
+        let meta = Metadata {
+            kind: EntryKind::File,
+            len_bytes: 7,
+            modified: SimTime::from_micros(5),
+        };
+        let file = Entry::from_metadata(&path, &meta);
+        assert_eq!(
+            (file.len_bytes(), file.modified()),
+            (7, SimTime::from_micros(5))
+        );
+        assert!(file.is_file() && !file.is_folder() && folder.is_folder());
+        for entry in [folder, file] {
+            assert!(ExcludeFile::new("Microsoft Mail Data").excludes_entry(&entry));
+            assert!(ExcludeFolder::new("Extensions").excludes_entry(&entry));
+            assert!(!ExcludeNothing.excludes_entry(&entry));
+            assert!(!ExcludeGlob::new("*.txt").excludes_entry(&entry));
+        }
     }
 
     #[test]

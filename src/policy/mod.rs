@@ -12,6 +12,8 @@
 mod exclusion;
 mod snapshot;
 
+pub use crate::volume::EntryKind;
+pub use exclusion::Entry;
 pub use exclusion::{
     ExcludeAny, ExcludeFile, ExcludeFolder, ExcludeGlob, ExcludeNothing, ExclusionPolicy,
 };

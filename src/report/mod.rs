@@ -119,7 +119,14 @@ pub enum Verdict {
         /// The data file's generation in that state (0 for files the model
         /// never writes).
         generation: u64,
-        /// From the moment the copy was taken to the end of the backup.
+        /// How old the archived state is at the end of the backup. For
+        /// Mail Data or a copy of it: from the moment the copy was taken
+        /// ([`ArchivedFile::taken_at`]: when a snapshot or copy-aside was
+        /// made, or when the backup started reading the live file) to the
+        /// end of the backup, so a stale copy is more than a day old. For a
+        /// file the night never writes (generation 0): from the later of its
+        /// last modification and the start of its night, the state it held
+        /// all night, to the end of the backup.
         age: Duration,
         /// The copy was taken on an earlier night.
         stale: bool,
@@ -146,7 +153,11 @@ pub struct ArchivedFile {
     pub mail_data: bool,
     /// The 1-based night whose backup archived it.
     pub night: u32,
-    /// When the archived copy was taken.
+    /// When the archived copy was taken: for Mail Data or a copy of it,
+    /// when a snapshot or copy-aside was made, or when the backup started
+    /// reading the live file; for a file nobody writes, its last
+    /// modification (for the preset's files, the start of virtual time:
+    /// midnight of the day the first night begins, hours before it does).
     pub taken_at: SimTime,
     /// The oracle's judgement.
     pub verdict: Verdict,

@@ -179,6 +179,7 @@ pub struct Handle(pub(crate) u64);
 
 /// Whether a directory entry is a file or a folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EntryKind {
     /// A file.
     File,

@@ -201,6 +201,16 @@ pub trait ServerControl: sealed::Sealed {
     /// The server copies its own file to `dest`: written under a temporary
     /// name, synced, then renamed into place. Refused before a byte is
     /// written when `dest`'s volume has no room. Returns the bytes copied.
+    ///
+    /// The copy takes no virtual time: it is the file as of
+    /// [`now`](ServerControl::now), in place when the call returns, and the
+    /// server is neither paused nor slowed by it. A policy whose copy
+    /// should cost time charges it itself, as [`ScheduledCopy`] does:
+    /// it [`pause`](ServerControl::pause)s the server, answers
+    /// [`Next::Again`] with the copy's duration at its
+    /// [`disk_bytes_per_sec`](ScheduledCopy::disk_bytes_per_sec), and when
+    /// called again copies aside and [`resume`](ServerControl::resume)s,
+    /// so the night counts that duration as planned downtime.
     fn copy_aside(&mut self, dest: &VolumePath) -> Result<u64>;
     /// An atomic point-in-time clone of the data file (O(1)).
     fn clone_image(&mut self) -> Result<Content>;

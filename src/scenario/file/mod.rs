@@ -103,9 +103,19 @@ impl Scenario {
     /// Reads a scenario file.
     ///
     /// # Errors
-    /// [`Error::InvalidScenarioFile`] for a malformed file, naming the key at
-    /// fault; for a text longer than [`MAX_SCENARIO_FILE_BYTES`]; for text
-    /// after the document (naming its line and column).
+    /// - [`Error::InvalidScenarioFile`] when the text is not a scenario
+    ///   document: longer than [`MAX_SCENARIO_FILE_BYTES`]; not JSON, or a
+    ///   key unknown or of the wrong type (its `field` names the key at
+    ///   fault as a path, `open_files.retries`, and its reason the line and
+    ///   column); text after the document; a `schema` other than
+    ///   [`SCENARIO_SCHEMA`] or a `version` other than [`SCENARIO_VERSION`].
+    /// - [`Error::InvalidScenario`] when the document is well formed but a
+    ///   value is not a setting the scenario can take — a time of day that
+    ///   is not `HH:MM`, an unknown `behavior`, a policy's knob or a
+    ///   duration out of range (`snapshot.keep: 0`, `hang_threshold_s: -1`),
+    ///   or whatever [`Scenario::validate`] refuses (`nights: 0`) —
+    ///   its `field` naming the key or setting at fault (`admin_at`,
+    ///   `nights`).
     pub fn from_json(text: &str) -> Result<ScenarioFile> {
         let mut doc = FileIn::parse(text)?;
         let choices = doc.choices.take();
