@@ -174,14 +174,16 @@ fn config() -> Config {
 }
 
 /// Runs the property "every night is sound" over nights of `policy`.
-fn sound_nights(policy: impl SnapshotPolicy + 'static) -> Result<(), TestError<Night>> {
+fn sound_nights(policy: impl SnapshotPolicy + 'static) -> Result<(), Box<TestError<Night>>> {
     let nights = Scenarios::default().snapshot(policy).night_strategy();
-    TestRunner::new(config()).run(&nights, |night| {
-        let report = night
-            .run()
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        check_sound(&report).map_err(|v| TestCaseError::fail(v.to_string()))
-    })
+    TestRunner::new(config())
+        .run(&nights, |night| {
+            let report = night
+                .run()
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            check_sound(&report).map_err(|v| TestCaseError::fail(v.to_string()))
+        })
+        .map_err(Box::new)
 }
 
 /// Finds `policy` unsound with proptest, checks the shrunk night, and
@@ -190,7 +192,7 @@ fn found_shrunk_and_replayed<P: SnapshotPolicy + 'static>(
     policy: fn() -> P,
     broken: &[Invariant],
 ) -> (Night, Report) {
-    let Err(TestError::Fail(why, night)) = sound_nights(policy()) else {
+    let Err(TestError::Fail(why, night)) = sound_nights(policy()).map_err(|e| *e) else {
         panic!("{} went unnoticed", policy().name());
     };
     let report = night.run().unwrap();

@@ -194,8 +194,7 @@ pub struct Request {
     /// For a delivery, the message's payload size in bytes (0 otherwise).
     pub payload_len: u32,
     /// For a read or a deletion, which message, counted back from the
-    /// newest (what [`MailServer::mark_read`](crate::MailServer::mark_read)
-    /// and [`MailServer::delete`](crate::MailServer::delete) take).
+    /// newest (0 is the newest; a pick past the oldest wraps around).
     pub pick: u32,
 }
 

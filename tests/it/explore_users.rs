@@ -195,3 +195,36 @@ fn a_policy_that_never_resumes_breaks_an_invariant() {
         Some(c.violation.invariant)
     );
 }
+
+/// Skips files over 8 KiB: an exclusion that looks at more than the path.
+#[derive(Debug)]
+struct SkipLargeFiles;
+
+impl mailsim::policy::ExclusionPolicy for SkipLargeFiles {
+    fn excludes(&self, _: &VolumePath) -> bool {
+        false
+    }
+    fn excludes_entry(&self, entry: &mailsim::policy::Entry<'_>) -> bool {
+        entry.is_file() && entry.len_bytes() > 8 * 1024
+    }
+}
+
+#[test]
+fn an_exclusion_that_looks_at_sizes_is_explored_as_the_night_applies_it() {
+    // Built-in snapshot policy, exclusion of one's own: the night decides,
+    // not the path-only fast model (which would have the backup read the
+    // live file, and the server shut down).
+    let s = Scenario::kb98097()
+        .conflict_behavior(ConflictBehavior::Shutdown)
+        .exclusion(SkipLargeFiles);
+    assert_eq!(s.run().unwrap().outcome(), Outcome::Clean);
+    let proof = explore(&s, Bounds::new(4, 4)).unwrap();
+    assert!(proof.complete, "{proof}");
+    assert_eq!(proof.outcomes(), vec![Outcome::Clean], "{proof}");
+    let without = explore(
+        &Scenario::kb98097().conflict_behavior(ConflictBehavior::Shutdown),
+        Bounds::new(4, 4),
+    )
+    .unwrap();
+    assert!(without.reaches(Outcome::GracefulShutdown), "{without}");
+}

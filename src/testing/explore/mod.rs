@@ -142,10 +142,12 @@ mod machine;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::chooser::Choices;
 use crate::error::{Error, Result};
 use crate::invariants::Violation;
+use crate::policy::{ExcludeAny, ExclusionPolicy};
 use crate::report::{Outcome, Report};
 use crate::server::ConflictBehavior;
 use crate::sim::Scenario;
@@ -672,11 +674,22 @@ pub fn replay_night(
 }
 
 /// Whether the fast model answers for `scenario`: a built-in snapshot
-/// policy at its defaults, and a backup that ignores or respects locks (the
-/// model's wait-for-idle, at the granularity of steps, does not agree with
-/// the night's timed one: the night is explored for it).
+/// policy at its defaults, built-in exclusions (the model asks about paths
+/// only; an exclusion of one's own may look at sizes and times), and a
+/// backup that ignores or respects locks (the model's wait-for-idle, at the
+/// granularity of steps, does not agree with the night's timed one: the
+/// night is explored for it).
 fn fast_path(scenario: &Scenario) -> bool {
+    fn built_in(p: &Arc<dyn ExclusionPolicy>) -> bool {
+        match p.as_any() {
+            None => false,
+            Some(any) => any
+                .downcast_ref::<ExcludeAny>()
+                .is_none_or(|a| a.policies().iter().all(built_in)),
+        }
+    }
     fast::Policy::of(&**scenario.snapshot_policy()).is_some()
+        && built_in(scenario.exclusion_policy())
         && !matches!(
             scenario.open_file_policy(),
             crate::backup::OpenFilePolicy::WaitForIdle { .. }
