@@ -150,11 +150,15 @@
 //!
 //! With the cargo feature `proptest`, [`testing`] gives strategies over whole
 //! nights ([`testing::arb_scenario`], [`testing::arb_night`], and
-//! [`testing::Scenarios`] to fix your policy and vary the rest), the invariant
-//! checker ([`testing::check_invariants`], also [`invariants::check`]),
-//! shrinkable choice records that replay exactly, injected faults
-//! ([`sim::Fault`]), and exhaustive exploration of small nights
-//! ([`testing::explore`]). The [`testing`] module opens with a ten-line test.
+//! [`testing::Scenarios`] to fix your policy and vary the rest), the
+//! soundness checker for your policy ([`testing::check_sound`], also
+//! [`invariants::check_sound`]) and the invariant checker for mailsim's own
+//! ([`testing::check_invariants`]), choice records kept by stream that
+//! shrink to a handful of choices, injected faults ([`sim::Fault`]), and
+//! exhaustive exploration of small nights ([`testing::explore`]). A failing
+//! night prints as its replay token ([`Report::replay_token`],
+//! [`Scenario::from_replay_token`], `mailsim run --replay TOKEN`). The
+//! [`testing`] module opens with a ten-line test.
 //!
 //! ## Design
 //!
