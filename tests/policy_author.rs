@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use mailsim::invariants::Invariant;
-use mailsim::policy::{NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession};
+use mailsim::policy::{
+    Entry, ExclusionPolicy, NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession,
+};
 use mailsim::testing::{
     Bounds, Night, Scenarios, check_sound, explore, explore_until, replay_explored,
 };
@@ -312,4 +314,37 @@ fn the_explorer_finds_each_broken_policy() {
         check_sound(&report).unwrap_err().invariant,
         Invariant::NoUnboundedWait
     );
+}
+
+/// Skips files over 8 KiB: an exclusion that looks at more than the path.
+#[derive(Debug)]
+struct SkipLargeFiles;
+
+impl ExclusionPolicy for SkipLargeFiles {
+    fn excludes(&self, _: &VolumePath) -> bool {
+        false
+    }
+    fn excludes_entry(&self, entry: &Entry<'_>) -> bool {
+        entry.is_file() && entry.len_bytes() > 8 * 1024
+    }
+}
+
+#[test]
+fn an_exclusion_that_looks_at_sizes_is_explored_as_the_night_applies_it() {
+    // Built-in snapshot policy, exclusion of one's own: the night decides,
+    // not the path-only fast model (which would have the backup read the
+    // live file, and the server shut down).
+    let s = Scenario::kb98097()
+        .conflict_behavior(ConflictBehavior::Shutdown)
+        .exclusion(SkipLargeFiles);
+    assert_eq!(s.run().unwrap().outcome(), Outcome::Clean);
+    let proof = explore(&s, Bounds::new(4, 4)).unwrap();
+    assert!(proof.complete, "{proof}");
+    assert_eq!(proof.outcomes(), vec![Outcome::Clean], "{proof}");
+    let without = explore(
+        &Scenario::kb98097().conflict_behavior(ConflictBehavior::Shutdown),
+        Bounds::new(4, 4),
+    )
+    .unwrap();
+    assert!(without.reaches(Outcome::GracefulShutdown), "{without}");
 }

@@ -7,8 +7,6 @@ mod backup_cmd;
 mod cli;
 #[cfg(feature = "proptest")]
 mod explore;
-#[cfg(feature = "proptest")]
-mod explore_users;
 mod faults;
 mod fuzz_regressions;
 #[cfg(feature = "cli")]
