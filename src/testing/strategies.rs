@@ -514,6 +514,20 @@ impl fmt::Debug for NightTree {
     }
 }
 
+/// `choices` without the first `k` arrivals' choices.
+fn shifted(choices: &Choices, k: usize) -> Choices {
+    use crate::chooser::Stream;
+    Choices::from_streams(Stream::ALL.map(|s| {
+        let list = choices.stream(s).unwrap_or_default();
+        let skip = if s == Stream::Arrivals {
+            k.min(list.len())
+        } else {
+            0
+        };
+        (s, list[skip..].to_vec())
+    }))
+}
+
 impl NightTree {
     /// The night of `scenario` without the extras in `drop`.
     fn without(&self, scenario: &Scenario, drop: Varied) -> Option<Scenario> {
@@ -574,10 +588,14 @@ impl NightTree {
                     scenario: s.clone(),
                     choices: shrunk.clone(),
                 });
-                candidates.push(Night {
-                    scenario: s,
-                    choices: self.original.clone(),
-                });
+                // The generated choices, and a few shifts of their arrivals:
+                // dense traffic, each a fresh chance at the night's window.
+                for k in 0..=6 {
+                    candidates.push(Night {
+                        scenario: s.clone(),
+                        choices: shifted(&self.original, k),
+                    });
+                }
             }
         }
         // Tried last first.
