@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod hardening;
 #[cfg(feature = "proptest")]
 mod harness;
+#[cfg(feature = "real")]
 mod history;
 #[cfg(feature = "cli")]
 mod holders;
@@ -23,6 +24,7 @@ mod kept_true;
 #[cfg(feature = "cli")]
 mod processes;
 mod properties;
+#[cfg(feature = "real")]
 mod real;
 #[cfg(all(feature = "cli", target_os = "linux"))]
 mod real_tools;
