@@ -1,12 +1,10 @@
 //! Testing your own policy the way a downstream test suite would: every kind
-//! of night around it, the invariants checked, a failure small and
+//! of night around it, each checked sound, a failure small and
 //! replayable. (`cargo run --example harness --features proptest`; in your
 //! own crate this is a ten-line `proptest!` test.)
 
-use std::sync::Arc;
-
 use mailsim::policy::{NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession};
-use mailsim::testing::{Scenarios, check_invariants};
+use mailsim::testing::{Scenarios, check_sound};
 use mailsim::volume::VolumePath;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -45,8 +43,8 @@ impl SnapshotSession for Session {
 
 fn main() {
     let nights = Scenarios::default()
-        .snapshot(Arc::new(PauseAndClone))
-        .nights();
+        .snapshot(PauseAndClone)
+        .night_strategy();
     let mut runner = TestRunner::new(Config {
         cases: 200,
         failure_persistence: None,
@@ -56,10 +54,10 @@ fn main() {
         let report = night
             .run()
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        check_invariants(&report).map_err(|v| TestCaseError::fail(v.to_string()))
+        check_sound(&report).map_err(|v| TestCaseError::fail(v.to_string()))
     });
     match result {
-        Ok(()) => println!("pause and clone: 200 nights of every kind, no invariant broken"),
+        Ok(()) => println!("pause and clone: 200 nights of every kind, every one sound"),
         Err(e) => {
             // A failure arrives shrunk: print it, it replays exactly.
             eprintln!("{e}");

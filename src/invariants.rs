@@ -29,6 +29,14 @@ pub enum Invariant {
     /// Every wait ends: a busy or idle wait in an open or a skip, a pause in
     /// a resume, a stop or a hang in a restart.
     NoUnboundedWait,
+    /// Soundness ([`check_sound`]): the backup never opened the live data
+    /// file while the server held it (no foreign access).
+    BackupNeverOpenedLiveFile,
+    /// Soundness ([`check_sound`]): the server never shut down or hung
+    /// because of the backup.
+    ServerNeverStoppedByBackup,
+    /// Soundness ([`check_sound`]): no archived copy of Mail Data is torn.
+    NoTornCopy,
 }
 
 impl Invariant {
@@ -41,6 +49,14 @@ impl Invariant {
         Invariant::NoUnboundedWait,
     ];
 
+    /// What [`check_sound`] adds to the invariants: what a policy must
+    /// achieve, not only what mailsim must.
+    pub const SOUND: [Invariant; 3] = [
+        Invariant::BackupNeverOpenedLiveFile,
+        Invariant::ServerNeverStoppedByBackup,
+        Invariant::NoTornCopy,
+    ];
+
     /// The invariant's name, as in JSON (`no_acknowledged_delivery_lost`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +65,9 @@ impl Invariant {
             Invariant::NoForeignAccessMeansClean => "no_foreign_access_means_clean",
             Invariant::EveryArchivedCopyJudged => "every_archived_copy_judged",
             Invariant::NoUnboundedWait => "no_unbounded_wait",
+            Invariant::BackupNeverOpenedLiveFile => "backup_never_opened_live_file",
+            Invariant::ServerNeverStoppedByBackup => "server_never_stopped_by_backup",
+            Invariant::NoTornCopy => "no_torn_copy",
         }
     }
 }
@@ -214,6 +233,97 @@ pub fn check(report: &Report) -> Result<(), Violation> {
 
     // No wait without a bound.
     check_waits(report)
+}
+
+/// Checks that the night was *sound* — what a backup policy is for, on top
+/// of what every night keeps ([`check`], checked first):
+///
+/// 1. the backup never opened the live data file while the server held it
+///    ([`Invariant::BackupNeverOpenedLiveFile`]);
+/// 2. the server never shut down or hung because of the backup
+///    ([`Invariant::ServerNeverStoppedByBackup`]);
+/// 3. no archived copy of Mail Data is torn ([`Invariant::NoTornCopy`]).
+///
+/// [`check`] allows a shutdown, a hang or a torn copy whenever something
+/// opened the live file, because that is what the server does when it is
+/// opened: it checks mailsim. `check_sound` checks your policy. The first
+/// property broken is returned, pointing at the timeline event that shows
+/// it (the backup's open of the live file, the shutdown or the hang, the
+/// archiving of the torn copy). A night that archives no Mail Data at all
+/// (an exclusion, a busy file skipped) is sound: the recovery point is
+/// another question ([`crate::Metrics::recovery_point_age`]).
+///
+/// ```
+/// use mailsim::invariants::{Invariant, check_sound};
+/// use mailsim::policy::{CopyOnWrite, LiveRead};
+/// use mailsim::{ConflictBehavior, Scenario};
+///
+/// let kb = Scenario::kb98097().seed(7).conflict_behavior(ConflictBehavior::Shutdown);
+/// assert!(check_sound(&kb.clone().snapshot(CopyOnWrite).run()?).is_ok());
+/// let broken = check_sound(&kb.snapshot(LiveRead).run()?).unwrap_err();
+/// assert_eq!(broken.invariant, Invariant::BackupNeverOpenedLiveFile);
+/// # Ok::<(), mailsim::Error>(())
+/// ```
+pub fn check_sound(report: &Report) -> Result<(), Violation> {
+    check(report)?;
+    let tl = report.timeline();
+    let live = report.live_path();
+    if let Some(noticed) = tl
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::ForeignAccess { .. }))
+    {
+        // Point at the open that the server noticed, when it is there.
+        let open = tl[..=noticed]
+            .iter()
+            .rposition(|e| matches!(e.kind, EventKind::Opened) && e.path.as_ref() == Some(live));
+        let by = match &tl[noticed].kind {
+            EventKind::ForeignAccess { by } => by.clone(),
+            _ => String::new(),
+        };
+        return Err(Violation::new(
+            Invariant::BackupNeverOpenedLiveFile,
+            Some(open.unwrap_or(noticed)),
+            format!(
+                "{by} opened the live {} while the server held it (night {})",
+                live.name(),
+                tl[noticed].night
+            ),
+        ));
+    }
+    if let Some(i) = tl.iter().position(|e| {
+        matches!(
+            e.kind,
+            EventKind::ShutDown { .. } | EventKind::Hung | EventKind::HangDetected { .. }
+        )
+    }) {
+        return Err(Violation::new(
+            Invariant::ServerNeverStoppedByBackup,
+            Some(i),
+            format!(
+                "the server stopped serving because of the backup: {}",
+                tl[i]
+            ),
+        ));
+    }
+    if let Some(a) = report
+        .mail_data_archived()
+        .find(|a| !a.verdict.is_consistent())
+    {
+        let at = tl.iter().position(|e| {
+            matches!(e.kind, EventKind::Archived { .. })
+                && e.night == a.night
+                && e.path.as_ref() == Some(&a.path)
+        });
+        return Err(Violation::new(
+            Invariant::NoTornCopy,
+            at,
+            format!(
+                "the copy of {} archived on night {} is torn: it equals no state the file held",
+                a.path, a.night
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_waits(report: &Report) -> Result<(), Violation> {

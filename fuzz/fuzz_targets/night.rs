@@ -91,7 +91,7 @@ fn choices(u: &mut Unstructured<'_>) -> Result<Choices> {
             u32::from(u.arbitrary::<u8>()?)
         });
     }
-    Ok(Choices(v))
+    Ok(Choices::from(v))
 }
 
 fn scenario(u: &mut Unstructured<'_>) -> Result<Scenario> {

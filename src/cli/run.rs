@@ -1,7 +1,8 @@
 //! `mailsim run`: one scenario, narrated and summed up, or as JSON; with
 //! `--real DIR`, played on real files under DIR; with `--scenario FILE`, the
 //! night a scenario file describes (replayed exactly when the file holds its
-//! choices). `--save FILE` writes the night just run as such a file.
+//! choices); with `--replay TOKEN`, the night a replay token describes.
+//! `--save FILE` writes the night just run as such a file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,14 @@ pub struct RunArgs {
     /// (--seed, --behavior, --snapshot, …) cannot be given with it.
     #[arg(long = "scenario", value_name = "FILE", conflicts_with_all = ["seed", "real"])]
     scenario_file: Option<PathBuf>,
+
+    /// Replay the night a replay token describes (`mailsim1.…`, as
+    /// `Report::replay_token` and a failing property test print it),
+    /// exactly. Like --scenario, it describes the whole night. A token that
+    /// names a policy of one's own cannot be replayed here: that takes the
+    /// library, with the policy supplied.
+    #[arg(long, value_name = "TOKEN", conflicts_with_all = ["seed", "real", "scenario_file"])]
+    replay: Option<String>,
 
     /// Save the night just run to FILE as a scenario file with its choices,
     /// so that `mailsim run --scenario FILE` replays it exactly. FILE is
@@ -75,6 +84,7 @@ pub fn command(cmd: clap::Command) -> clap::Command {
     cmd.mut_arg("scenario_file", |a| {
         a.conflicts_with_all(ScenarioArgs::ids())
     })
+    .mut_arg("replay", |a| a.conflicts_with_all(ScenarioArgs::ids()))
 }
 
 pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
@@ -85,13 +95,20 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
     if let Some(file) = &args.svg {
         input::check_output_file("--svg", file)?;
     }
-    let (scenario, report) = match &args.scenario_file {
-        Some(file) => {
+    let (scenario, report) = match (&args.scenario_file, &args.replay) {
+        (Some(file), _) => {
             let saved = read_scenario_file(file)?;
             let report = saved.run()?;
             (saved.scenario, report)
         }
-        None => {
+        (None, Some(token)) => {
+            // The library's error names what is wrong with the token, or
+            // the policy of one's own it names.
+            let scenario = Scenario::from_replay_token(token)?;
+            let report = scenario.run()?;
+            (scenario, report)
+        }
+        (None, None) => {
             let scenario = args.scenario.scenario()?.seed(args.seed);
             let report = match &args.real {
                 None => scenario.run()?,

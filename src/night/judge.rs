@@ -7,6 +7,7 @@ use crate::backup::BackupItem;
 use crate::datafile::{self, RecordFlags};
 use crate::error::{Error, Result};
 use crate::report::{ArchivedFile, Report, Verdict};
+use crate::scenario::Scenario;
 use crate::server::ConflictBehavior;
 use crate::time::SimTime;
 
@@ -99,10 +100,17 @@ impl<V: NightVolume> Night<'_, V> {
         if !self.log.events.is_sorted_by_key(|e| e.time) {
             self.log.events.sort_by_key(|e| e.time);
         }
+        let (choices, streams) = self.chooser.into_records();
         Ok(Report {
             outcome: self.outcome,
             seed: o.seed,
-            choices: self.chooser.into_choices(),
+            choices,
+            streams,
+            scenario: {
+                let mut s = Scenario { opts: o.clone() };
+                s.opts.choices = None;
+                s
+            },
             metrics: self.metrics,
             archive: self.archive,
             timeline: self.log.events,

@@ -42,7 +42,7 @@ use faults::Faults;
 use std::time::Duration;
 
 use crate::backup::{BackupClient, BackupSpeed, Step};
-use crate::chooser::Chooser;
+use crate::chooser::{Chooser, Stream};
 use crate::error::{Error, Result};
 use crate::event::{Actor, EventKind, RequestKind, Timeline, Unavailable};
 use crate::oracle::Oracle;
@@ -282,7 +282,7 @@ impl<'o, V: NightVolume> Night<'o, V> {
     /// like every other (the explorer's pick of the next move).
     #[cfg_attr(not(feature = "proptest"), allow(dead_code))]
     pub(crate) fn choose(&mut self, n: u32) -> u32 {
-        self.chooser.choose(n)
+        self.chooser.choose(Stream::Order, n)
     }
 
     /// The choices made so far, and how many options each had.
@@ -319,7 +319,7 @@ impl<'o, V: NightVolume> Night<'o, V> {
             let t = q[first].at;
             let mut tied: Vec<usize> = (0..q.len()).filter(|&i| q[i].at == t).collect();
             tied.sort_unstable_by_key(|&i| q[i].seq);
-            tied[self.chooser.choose(ties) as usize]
+            tied[self.chooser.choose(Stream::Order, ties) as usize]
         };
         Some(self.queue.swap_remove(i))
     }

@@ -3,6 +3,7 @@
 //! accounting; the faults that kill it.
 
 use super::{Move, Night, NightVolume, Outage, Pending};
+use crate::chooser::Stream;
 use crate::datafile;
 use crate::error::{Error, Result};
 use crate::event::{Actor, EventKind, RequestKind, Unavailable};
@@ -25,7 +26,10 @@ impl<V: NightVolume> Night<'_, V> {
             Some(b) => b,
             None => {
                 let p = (self.opts.shutdown_probability * 1_000_000.0).round() as u32;
-                match self.chooser.weighted(&[p, 1_000_000 - p.min(1_000_000)]) {
+                match self
+                    .chooser
+                    .weighted(Stream::Reaction, &[p, 1_000_000 - p.min(1_000_000)])
+                {
                     0 => ConflictBehavior::Shutdown,
                     _ => ConflictBehavior::Hang,
                 }

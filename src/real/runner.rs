@@ -73,7 +73,11 @@ impl Scenario {
     /// the watchdog ends a run that took too long in real time.
     pub fn run_real(&self, dir: impl AsRef<std::path::Path>) -> Result<Report> {
         self.validate()?;
-        run(&self.opts, dir.as_ref(), Chooser::random(self.opts.seed))
+        let chooser = match &self.opts.choices {
+            Some(c) => Chooser::replay(c),
+            None => Chooser::random(self.opts.seed),
+        };
+        run(&self.opts, dir.as_ref(), chooser)
     }
 }
 

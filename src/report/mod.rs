@@ -19,6 +19,7 @@ pub use crate::event::{
 pub use json::SCHEMA_VERSION;
 
 use crate::chooser::Choices;
+use crate::scenario::Scenario;
 use crate::time::SimTime;
 use crate::volume::VolumePath;
 
@@ -157,6 +158,10 @@ pub struct Report {
     pub(crate) outcome: Outcome,
     pub(crate) seed: u64,
     pub(crate) choices: Choices,
+    /// The same choices, each stream's kept apart (the replay token's).
+    pub(crate) streams: Choices,
+    /// The scenario that ran, without a record to replay.
+    pub(crate) scenario: Scenario,
     pub(crate) metrics: Metrics,
     pub(crate) archive: Vec<ArchivedFile>,
     pub(crate) timeline: Vec<Event>,
@@ -187,9 +192,34 @@ impl Report {
         self.seed
     }
 
-    /// Every choice the run made: replay it to get this report again.
+    /// Every choice the run made, in the order made: replay it to get
+    /// this report again.
     pub fn choices(&self) -> &Choices {
         &self.choices
+    }
+
+    /// The same choices, each [`Stream`](crate::chooser::Stream)'s kept
+    /// apart: what a shrinker edits, and what the replay token holds.
+    pub fn streamed_choices(&self) -> &Choices {
+        &self.streams
+    }
+
+    /// The night as one short printable line: the scenario's settings
+    /// (those that differ from the KB preset), its policies' names and the
+    /// choices. [`Scenario::from_replay_token`] rebuilds it, and
+    /// `mailsim run --replay TOKEN` replays it; a policy of your own is
+    /// supplied with [`Scenario::snapshot`]:
+    ///
+    /// ```
+    /// use mailsim::Scenario;
+    /// let report = Scenario::kb98097().seed(3).run()?;
+    /// let token = report.replay_token();
+    /// assert!(token.starts_with("mailsim1.") && !token.contains(char::is_whitespace));
+    /// assert_eq!(Scenario::from_replay_token(&token)?.run()?.to_json(), report.to_json());
+    /// # Ok::<(), mailsim::Error>(())
+    /// ```
+    pub fn replay_token(&self) -> String {
+        self.scenario.to_replay_token(&self.streams)
     }
 
     /// Costs and counts.

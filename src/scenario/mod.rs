@@ -9,7 +9,9 @@
 mod fault;
 mod file;
 pub(crate) mod preset;
+mod token;
 pub(crate) mod traffic;
+mod unsupplied;
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,6 +29,7 @@ pub(crate) fn prototype_volumes() -> (crate::volume::SimVolume, crate::volume::S
 }
 
 use crate::backup::{BackupSpeed, OpenFilePolicy};
+use crate::chooser::Choices;
 use crate::error::{Error, Result};
 use crate::policy::{ExcludeNothing, ExclusionPolicy, LiveRead, SnapshotPolicy};
 use crate::server::ConflictBehavior;
@@ -85,6 +88,9 @@ pub(crate) struct Options {
     pub(crate) hang_threshold: Duration,
     pub(crate) real_scale: u32,
     pub(crate) faults: Vec<Fault>,
+    /// The night to replay instead of drawing one from the seed (a
+    /// scenario rebuilt from a replay token).
+    pub(crate) choices: Option<Choices>,
 }
 
 /// A night (or several) to simulate: the KB's preset plus the
@@ -130,6 +136,7 @@ impl Scenario {
                 hang_threshold: Duration::from_secs(5 * 60),
                 real_scale: 7_200,
                 faults: Vec::new(),
+                choices: None,
             },
         }
     }
@@ -263,7 +270,20 @@ impl Scenario {
 
     /// Checks the scenario's settings without running it: the error a run
     /// would give for them, naming the setting at fault.
+    ///
+    /// A scenario read from a file or a replay token that names a policy
+    /// of its own is refused until the policy is supplied (with
+    /// [`snapshot`](Scenario::snapshot) or [`exclusion`](Scenario::exclusion)),
+    /// the error naming the policy.
     pub fn validate(&self) -> Result<()> {
+        unsupplied::check(&self.opts)?;
+        self.validate_settings()
+    }
+
+    /// [`validate`](Scenario::validate), but for the policies a file or a
+    /// token names without building them: what a scenario must pass to be
+    /// loaded at all.
+    pub(crate) fn validate_settings(&self) -> Result<()> {
         let o = &self.opts;
         if !(0.0..=1.0).contains(&o.shutdown_probability) {
             return Err(Error::invalid(

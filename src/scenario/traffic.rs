@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::Traffic;
-use crate::chooser::Chooser;
+use crate::chooser::{Chooser, Stream};
 use crate::error::{Error, Result};
 use crate::event::RequestKind;
 use crate::time::{SimTime, TimeOfDay};
@@ -27,14 +27,14 @@ pub(crate) fn during(night: u32, t: TimeOfDay) -> SimTime {
 /// record's end) is a quiet night, the simplest one.
 pub(crate) fn gap(chooser: &mut Chooser, traffic: &Traffic) -> Duration {
     let mean_us = 3_600_000_000 / u64::from(traffic.requests_per_hour.max(1));
-    let (lo, hi) = match chooser.weighted(&[10, 30, 60]) {
+    let (lo, hi) = match chooser.weighted(Stream::Arrivals, &[10, 30, 60]) {
         0 => (mean_us * 176 / 100, mean_us * 880 / 100),
         1 => (mean_us * 44 / 100, mean_us * 176 / 100),
         _ => (mean_us * 3 / 100, mean_us * 44 / 100),
     };
     // Whole milliseconds keep choices small.
     let (lo, hi) = (lo / 1000, hi / 1000);
-    let ms = hi - (chooser.range(lo, hi) - lo);
+    let ms = hi - (chooser.range(Stream::Arrivals, lo, hi) - lo);
     Duration::from_millis(ms.max(1))
 }
 
@@ -120,7 +120,7 @@ impl RequestMix {
 
     /// One request's kind, drawn by these weights.
     fn draw(&self, chooser: &mut Chooser) -> RequestKind {
-        match chooser.weighted(&[self.deliver, self.read, self.delete]) {
+        match chooser.weighted(Stream::Requests, &[self.deliver, self.read, self.delete]) {
             0 => RequestKind::Deliver,
             1 => RequestKind::Read,
             _ => RequestKind::Delete,
@@ -250,20 +250,20 @@ impl Requests {
 /// A realistic message size: mostly short notes, some longer, a few with
 /// attachments.
 pub(crate) fn payload_len(chooser: &mut Chooser) -> u32 {
-    let (lo, hi) = match chooser.weighted(&[70, 25, 5]) {
+    let (lo, hi) = match chooser.weighted(Stream::Requests, &[70, 25, 5]) {
         0 => (200, 1_200),
         1 => (1_200, 4_000),
         _ => (4_000, 32_000),
     };
-    chooser.range(lo, hi) as u32
+    chooser.range(Stream::Requests, lo, hi) as u32
 }
 
 /// Which message a read or a deletion is about, counted back from the
 /// newest of `live` messages: people mostly read and delete recent mail.
 pub(crate) fn pick(chooser: &mut Chooser, live: u64) -> u32 {
     let live = u32::try_from(live).unwrap_or(u32::MAX);
-    match chooser.weighted(&[70, 30]) {
-        0 => chooser.choose(live.min(64)),
-        _ => chooser.choose(live),
+    match chooser.weighted(Stream::Requests, &[70, 30]) {
+        0 => chooser.choose(Stream::Requests, live.min(64)),
+        _ => chooser.choose(Stream::Requests, live),
     }
 }

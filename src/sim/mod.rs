@@ -26,10 +26,21 @@ use crate::error::Result;
 use crate::report::Report;
 
 impl Scenario {
-    /// Simulates the scenario's nights, drawing every choice from the seed.
+    /// Simulates the scenario's nights, drawing every choice from the seed
+    /// — or, for a scenario rebuilt from a replay token
+    /// ([`Scenario::from_replay_token`]), replaying the token's choices.
+    ///
+    /// # Errors
+    /// The error [`validate`](Scenario::validate) gives for the settings,
+    /// naming the one at fault (and a policy a token or a file named but
+    /// nobody supplied); errors of the night's volumes and policies.
     pub fn run(&self) -> Result<Report> {
         self.validate()?;
-        driver::run(&self.opts, Chooser::random(self.opts.seed))
+        let chooser = match &self.opts.choices {
+            Some(c) => Chooser::replay(c),
+            None => Chooser::random(self.opts.seed),
+        };
+        driver::run(&self.opts, chooser)
     }
 
     /// Runs the night a choice record describes, exactly. Choices past the

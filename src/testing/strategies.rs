@@ -5,9 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::strategy::BoxedStrategy;
+use proptest::strategy::{BoxedStrategy, NewTree, ValueTree};
+use proptest::test_runner::TestRunner;
 
+use super::shrink::arb_choices;
 use crate::backup::OpenFilePolicy;
+type BoxedValueTree<T> = Box<dyn ValueTree<Value = T>>;
+use crate::backup::BackupSpeed;
 use crate::chooser::Choices;
 use crate::error::Result;
 use crate::policy::{
@@ -137,154 +141,6 @@ pub fn arb_faults() -> impl Strategy<Value = Vec<Fault>> {
     ]
 }
 
-/// A choice record: any sequence of numbers is a night (see
-/// [`Scenario::replay`]). It shrinks the way choice records shrink well:
-/// first to the shortest prefix that still fails (the night's beginning
-/// kept, the rest answered 0), then each choice towards 0.
-pub fn arb_choices() -> ChoicesStrategy {
-    ChoicesStrategy { max_len: 2_500 }
-}
-
-/// The strategy of [`arb_choices`].
-#[derive(Clone, Copy, Debug)]
-pub struct ChoicesStrategy {
-    max_len: usize,
-}
-
-impl Strategy for ChoicesStrategy {
-    type Tree = ChoicesTree;
-    type Value = Choices;
-
-    fn new_tree(
-        &self,
-        runner: &mut proptest::test_runner::TestRunner,
-    ) -> proptest::strategy::NewTree<Self> {
-        use proptest::prelude::Rng as _;
-        let rng = runner.rng();
-        let len = (rng.next_u64() % (self.max_len as u64 + 1)) as usize;
-        let values: Vec<u32> = (0..len).map(|_| rng.next_u32()).collect();
-        Ok(ChoicesTree {
-            accepted: values.clone(),
-            candidate: values,
-            phase: Phase::Length { lo: 0, hi: len },
-            steps: 0,
-        })
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Phase {
-    /// Binary search for the shortest failing prefix: `hi` fails, below
-    /// `lo` nothing is known to fail.
-    Length {
-        lo: usize,
-        hi: usize,
-    },
-    /// Shrinking choice `i` towards 0.
-    Value {
-        i: usize,
-    },
-    Done,
-}
-
-/// The shrinking state of a choice record.
-#[derive(Clone, Debug)]
-pub struct ChoicesTree {
-    /// The smallest record known to fail.
-    accepted: Vec<u32>,
-    /// The record under test.
-    candidate: Vec<u32>,
-    phase: Phase,
-    steps: u32,
-}
-
-impl ChoicesTree {
-    const MAX_STEPS: u32 = 2_000;
-
-    fn propose(&mut self) -> bool {
-        loop {
-            if self.steps >= Self::MAX_STEPS {
-                self.phase = Phase::Done;
-            }
-            match self.phase {
-                Phase::Length { lo, hi } => {
-                    if lo >= hi {
-                        self.phase = Phase::Value { i: 0 };
-                        continue;
-                    }
-                    let mid = lo + (hi - lo) / 2;
-                    self.candidate = self.accepted[..mid].to_vec();
-                    self.steps += 1;
-                    return true;
-                }
-                Phase::Value { i } => {
-                    let Some(&v) = self.accepted.get(i) else {
-                        self.phase = Phase::Done;
-                        continue;
-                    };
-                    if v == 0 {
-                        self.phase = Phase::Value { i: i + 1 };
-                        continue;
-                    }
-                    self.candidate = self.accepted.clone();
-                    // Straight to 0 first; then halving.
-                    self.candidate[i] = if v > 1 && !self.steps.is_multiple_of(2) {
-                        v / 2
-                    } else {
-                        0
-                    };
-                    self.steps += 1;
-                    return true;
-                }
-                Phase::Done => return false,
-            }
-        }
-    }
-}
-
-impl proptest::strategy::ValueTree for ChoicesTree {
-    type Value = Choices;
-
-    fn current(&self) -> Choices {
-        Choices(self.candidate.clone())
-    }
-
-    /// The candidate still fails: keep it, and try something smaller.
-    fn simplify(&mut self) -> bool {
-        self.accepted.clone_from(&self.candidate);
-        if let Phase::Length { lo, .. } = self.phase {
-            self.phase = Phase::Length {
-                lo,
-                hi: self.accepted.len(),
-            };
-        }
-        self.propose()
-    }
-
-    /// The candidate passes: back to the last failing record, another try.
-    fn complicate(&mut self) -> bool {
-        match self.phase {
-            Phase::Length { hi, .. } => {
-                self.phase = Phase::Length {
-                    lo: self.candidate.len() + 1,
-                    hi,
-                };
-            }
-            Phase::Value { i } => {
-                // Halving this one failed too: move on.
-                if self.candidate[i] == 0 && self.accepted[i] > 1 && self.steps.is_multiple_of(2) {
-                    self.steps += 1;
-                } else {
-                    self.phase = Phase::Value { i: i + 1 };
-                }
-            }
-            Phase::Done => {}
-        }
-        self.candidate.clone_from(&self.accepted);
-        self.propose()
-    }
-}
-
 /// Whole scenarios: conflict behaviors, open-file policies, exclusions,
 /// snapshot policies and their knobs, traffic, backup times, nights and
 /// faults, all varied. Use [`Scenarios`] to fix some parts.
@@ -296,15 +152,16 @@ pub fn arb_scenario() -> BoxedStrategy<Scenario> {
 /// replays the record, so a failing night shrinks in both its parameters and
 /// its choices, and the counterexample replays exactly.
 pub fn arb_night() -> BoxedStrategy<Night> {
-    Scenarios::default().nights()
+    Scenarios::default().night_strategy()
 }
 
-/// A scenario and a choice record.
+/// A scenario and the choice record that drives it: what proptest
+/// generates, shrinks and prints.
 #[derive(Clone)]
 pub struct Night {
     /// The scenario.
     pub scenario: Scenario,
-    /// The choices that drive it.
+    /// The choices that drive it, each stream's apart.
     pub choices: Choices,
 }
 
@@ -313,32 +170,59 @@ impl Night {
     pub fn run(&self) -> Result<Report> {
         self.scenario.replay(&self.choices)
     }
-}
 
-impl fmt::Debug for Night {
-    /// As a scenario file where it can be one, so a failure can be saved and
-    /// replayed with `mailsim run --scenario FILE`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.scenario.to_json(Some(&self.choices)) {
-            Ok(json) => f.write_str(&json),
-            Err(_) => f
-                .debug_struct("Night")
-                .field("scenario", &self.scenario)
-                .field("choices", &self.choices)
-                .finish(),
-        }
+    /// The night's replay token: [`Scenario::from_replay_token`] rebuilds
+    /// it (`mailsim run --replay TOKEN` for built-in policies).
+    pub fn replay_token(&self) -> String {
+        self.scenario.to_replay_token(&self.choices)
     }
 }
 
-/// A strategy over scenarios with some parts fixed and the rest varied:
+impl fmt::Debug for Night {
+    /// The replay token and the lines of code that replay it — what a
+    /// failing property test prints, instead of the choices one by one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = self.replay_token();
+        let policy = self.scenario.snapshot_policy();
+        let own = policy.as_any().is_none();
+        writeln!(f, "Night {{ replay token: {token} }}")?;
+        writeln!(f, "// replay it:")?;
+        writeln!(
+            f,
+            "let night = mailsim::Scenario::from_replay_token(\"{token}\")?;"
+        )?;
+        if own {
+            writeln!(
+                f,
+                "let report = night.snapshot(/* your policy {:?} */).run()?;",
+                policy.name()
+            )?;
+        } else {
+            writeln!(f, "let report = night.run()?;")?;
+        }
+        write!(f, "mailsim::testing::check_sound(&report)?;")
+    }
+}
+
+/// A strategy over scenarios with some parts fixed and the rest varied. Its
+/// setters are [`Scenario`]'s, with the same names and arguments; what is
+/// not set is varied.
 ///
 /// ```
-/// use std::sync::Arc;
 /// use mailsim::policy::CopyOnWrite;
 /// use mailsim::testing::Scenarios;
-/// // Your policy, every kind of night around it.
-/// let strategy = Scenarios::default().snapshot(Arc::new(CopyOnWrite)).strategy();
-/// # let _ = strategy;
+/// use mailsim::{ConflictBehavior, TimeOfDay};
+/// // Your policy, every kind of night around it...
+/// let scenarios = Scenarios::default().snapshot(CopyOnWrite).strategy();
+/// // ... or only single nights of a tolerant server, backed up at 02:00,
+/// // each driven by a shrinkable choice record.
+/// let nights = Scenarios::default()
+///     .snapshot(CopyOnWrite)
+///     .conflict_behavior(ConflictBehavior::Tolerate)
+///     .backup_at(TimeOfDay::hm(2, 0))
+///     .nights(1)
+///     .night_strategy();
+/// # let _ = (scenarios, nights);
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Scenarios {
@@ -348,6 +232,12 @@ pub struct Scenarios {
     snapshot: Option<Arc<dyn SnapshotPolicy>>,
     faults: Option<Vec<Fault>>,
     nights: Option<u32>,
+    traffic: Option<Traffic>,
+    backup_at: Option<TimeOfDay>,
+    admin_at: Option<TimeOfDay>,
+    speed: Option<BackupSpeed>,
+    hang_threshold: Option<Duration>,
+    shutdown_probability: Option<f64>,
 }
 
 impl Scenarios {
@@ -357,20 +247,43 @@ impl Scenarios {
         self
     }
 
-    /// Fixes the open-file policy.
+    /// Fixes the server's reaction, as [`Scenario::conflict_behavior`].
+    pub fn conflict_behavior(self, behavior: ConflictBehavior) -> Scenarios {
+        self.conflict(Some(behavior))
+    }
+
+    /// Fixes the server's reaction to the KB's draw with this probability
+    /// of a shutdown, as [`Scenario::kb_conflict`] (what the draw picks is
+    /// varied).
+    pub fn kb_conflict(mut self, shutdown_probability: f64) -> Scenarios {
+        self.shutdown_probability = Some(shutdown_probability);
+        self.conflict(None)
+    }
+
+    /// Fixes the open-file policy, as [`Scenario::open_files`].
     pub fn open_files(mut self, policy: OpenFilePolicy) -> Scenarios {
         self.open_files = Some(policy);
         self
     }
 
-    /// Fixes the exclusion policy (your own, say).
-    pub fn exclusion(mut self, policy: Arc<dyn ExclusionPolicy>) -> Scenarios {
+    /// Fixes the exclusion policy (your own, say), as [`Scenario::exclusion`].
+    pub fn exclusion(self, policy: impl ExclusionPolicy + 'static) -> Scenarios {
+        self.exclusion_arc(Arc::new(policy))
+    }
+
+    /// Fixes the exclusion policy, shared, as [`Scenario::exclusion_arc`].
+    pub fn exclusion_arc(mut self, policy: Arc<dyn ExclusionPolicy>) -> Scenarios {
         self.exclusion = Some(policy);
         self
     }
 
-    /// Fixes the snapshot policy (your own, say).
-    pub fn snapshot(mut self, policy: Arc<dyn SnapshotPolicy>) -> Scenarios {
+    /// Fixes the snapshot policy (your own, say), as [`Scenario::snapshot`].
+    pub fn snapshot(self, policy: impl SnapshotPolicy + 'static) -> Scenarios {
+        self.snapshot_arc(Arc::new(policy))
+    }
+
+    /// Fixes the snapshot policy, shared, as [`Scenario::snapshot_arc`].
+    pub fn snapshot_arc(mut self, policy: Arc<dyn SnapshotPolicy>) -> Scenarios {
         self.snapshot = Some(policy);
         self
     }
@@ -381,49 +294,117 @@ impl Scenarios {
         self
     }
 
-    /// Fixes the number of nights.
-    pub fn nights_per_run(mut self, nights: u32) -> Scenarios {
+    /// Fixes the faults, adding one, as [`Scenario::fault`]: the faults are
+    /// then those added, and no others.
+    pub fn fault(mut self, fault: Fault) -> Scenarios {
+        self.faults.get_or_insert_with(Vec::new).push(fault);
+        self
+    }
+
+    /// Fixes the number of nights in a row, as [`Scenario::nights`].
+    pub fn nights(mut self, nights: u32) -> Scenarios {
         self.nights = Some(nights);
         self
     }
 
-    /// The strategy: fixed parts as given, the rest varied.
+    /// Fixes the number of nights.
+    #[deprecated(note = "use `Scenarios::nights(n)`, as `Scenario::nights(n)`")]
+    pub fn nights_per_run(self, nights: u32) -> Scenarios {
+        self.nights(nights)
+    }
+
+    /// Fixes the mail traffic, as [`Scenario::traffic`].
+    pub fn traffic(mut self, traffic: Traffic) -> Scenarios {
+        self.traffic = Some(traffic);
+        self
+    }
+
+    /// Fixes when the backup starts, as [`Scenario::backup_at`].
+    pub fn backup_at(mut self, at: TimeOfDay) -> Scenarios {
+        self.backup_at = Some(at);
+        self
+    }
+
+    /// Fixes when the administrator comes in, as [`Scenario::admin_at`].
+    pub fn admin_at(mut self, at: TimeOfDay) -> Scenarios {
+        self.admin_at = Some(at);
+        self
+    }
+
+    /// Fixes the backup's speed, as [`Scenario::backup_speed`] (the
+    /// preset's LocalTalk unless set: it is not varied).
+    pub fn backup_speed(mut self, speed: BackupSpeed) -> Scenarios {
+        self.speed = Some(speed);
+        self
+    }
+
+    /// Fixes the hang threshold, as [`Scenario::hang_threshold`] (the
+    /// preset's 5 minutes unless set: it is not varied).
+    pub fn hang_threshold(mut self, threshold: Duration) -> Scenarios {
+        self.hang_threshold = Some(threshold);
+        self
+    }
+
+    /// The strategy of scenarios, each run from its seed: fixed parts as
+    /// given, the rest varied.
     pub fn strategy(self) -> BoxedStrategy<Scenario> {
-        let conflict = match self.conflict {
-            Some(c) => Just(c).boxed(),
-            None => arb_conflict().boxed(),
-        };
-        let open_files = match self.open_files {
+        let p = match self.shutdown_probability {
             Some(p) => Just(p).boxed(),
-            None => arb_open_files().boxed(),
+            None => (0.0f64..=1.0).boxed(),
         };
-        let exclusion = match self.exclusion {
-            Some(p) => Just(p).boxed(),
-            None => arb_exclusion().boxed(),
+        self.build(any::<u64>().boxed(), p)
+    }
+
+    /// The strategy of [`Night`]s: these scenarios, each driven by a
+    /// shrinkable choice record ([`arb_choices`]). What a replayed night
+    /// does not read — the seed, the KB draw's probability — is fixed, so
+    /// that shrinking spends nothing on it.
+    pub fn night_strategy(self) -> BoxedStrategy<Night> {
+        let varied = Varied {
+            exclusion: self.exclusion.is_none(),
+            faults: self.faults.is_none(),
+            nights: self.nights.is_none(),
         };
-        let snapshot = match self.snapshot {
-            Some(p) => Just(p).boxed(),
-            None => arb_snapshot().boxed(),
-        };
-        let faults = match self.faults {
-            Some(f) => Just(f).boxed(),
-            None => arb_faults().boxed(),
-        };
-        let nights = match self.nights {
-            Some(n) => Just(n).boxed(),
-            None => prop_oneof![4 => Just(1u32), 1 => 2u32..4].boxed(),
-        };
-        let times = (
-            prop_oneof![3 => Just(1u32), 1 => 0u32..4],
-            prop_oneof![3 => Just(8u32), 1 => 2u32..9],
-            0.0f64..=1.0,
+        let p = Just(self.shutdown_probability.unwrap_or(0.9)).boxed();
+        NightStrategy {
+            scenarios: self.build(Just(0).boxed(), p),
+            varied,
+        }
+        .boxed()
+    }
+
+    fn build(self, seed: BoxedStrategy<u64>, p: BoxedStrategy<f64>) -> BoxedStrategy<Scenario> {
+        fn fixed<T: Clone + fmt::Debug + 'static>(
+            v: Option<T>,
+            or: impl Strategy<Value = T> + 'static,
+        ) -> BoxedStrategy<T> {
+            match v {
+                Some(v) => Just(v).boxed(),
+                None => or.boxed(),
+            }
+        }
+        let conflict = fixed(self.conflict, arb_conflict());
+        let open_files = fixed(self.open_files, arb_open_files());
+        let exclusion = fixed(self.exclusion, arb_exclusion());
+        let snapshot = fixed(self.snapshot, arb_snapshot());
+        let faults = fixed(self.faults, arb_faults());
+        let nights = fixed(self.nights, prop_oneof![4 => Just(1u32), 1 => 2u32..4]);
+        let traffic = fixed(self.traffic, arb_traffic());
+        let backup_at = fixed(
+            self.backup_at,
+            prop_oneof![3 => Just(1u32), 1 => 0u32..4].prop_map(|h| TimeOfDay::hm(h, 0)),
         );
+        let admin_at = fixed(
+            self.admin_at,
+            prop_oneof![3 => Just(8u32), 1 => 2u32..9].prop_map(|h| TimeOfDay::hm(h, 0)),
+        );
+        let (speed, hang_threshold) = (self.speed, self.hang_threshold);
         (
-            (any::<u64>(), conflict, open_files, exclusion, snapshot),
-            (faults, nights, arb_traffic(), times),
+            (seed, conflict, open_files, exclusion, snapshot),
+            (faults, nights, traffic, (backup_at, admin_at, p)),
         )
             .prop_map(
-                |(
+                move |(
                     (seed, conflict, open_files, exclusion, snapshot),
                     (faults, nights, traffic, (backup, admin, p)),
                 )| {
@@ -434,22 +415,273 @@ impl Scenarios {
                         .snapshot_arc(snapshot)
                         .nights(nights)
                         .traffic(traffic)
-                        .backup_at(TimeOfDay::hm(backup, 0))
-                        .admin_at(TimeOfDay::hm(admin, 0));
+                        .backup_at(backup)
+                        .admin_at(admin);
                     s = match conflict {
                         Some(b) => s.conflict_behavior(b),
                         None => s.kb_conflict(p),
                     };
+                    if let Some(speed) = speed {
+                        s = s.backup_speed(speed);
+                    }
+                    if let Some(t) = hang_threshold {
+                        s = s.hang_threshold(t);
+                    }
                     faults.into_iter().fold(s, Scenario::fault)
                 },
             )
             .boxed()
     }
+}
 
-    /// Nights: these scenarios, each driven by a shrinkable choice record.
-    pub fn nights(self) -> BoxedStrategy<Night> {
-        (self.strategy(), arb_choices())
-            .prop_map(|(scenario, choices)| Night { scenario, choices })
-            .boxed()
+/// Which parts of a night's scenario the strategy varied (and may drop).
+#[derive(Clone, Copy, Debug)]
+struct Varied {
+    exclusion: bool,
+    faults: bool,
+    nights: bool,
+}
+
+/// The strategy of [`Scenarios::night_strategy`].
+#[derive(Debug)]
+struct NightStrategy {
+    scenarios: BoxedStrategy<Scenario>,
+    varied: Varied,
+}
+
+impl Strategy for NightStrategy {
+    type Tree = NightTree;
+    type Value = Night;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let scenario = self.scenarios.new_tree(runner)?;
+        let choices = arb_choices().new_tree(runner)?;
+        Ok(NightTree {
+            original: choices.current(),
+            current: Night {
+                scenario: scenario.current(),
+                choices: choices.current(),
+            },
+            scenario,
+            choices,
+            varied: self.varied,
+            phase: NightPhase::Scenario,
+            kept: None,
+            extras: Vec::new(),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NightPhase {
+    /// proptest's shrinking of the scenario, the choices as generated.
+    Scenario,
+    /// The choices shrunk ([`ChoicesTree`]), the scenario as shrunk.
+    Choices,
+    /// The scenario without what the failure may not need — exclusions,
+    /// faults, nights past the first — under the shrunk choices, then under
+    /// the choices as generated: a scenario simplification that proptest
+    /// rejected under the generated choices may hold under the shrunk ones
+    /// (and the reverse), since both move the night's times.
+    Extras,
+    /// The choices shrunk again, under the scenario without its extras.
+    ChoicesAgain,
+    Done,
+}
+
+/// The shrinking state of a [`Night`]: the scenario, then its choices, then
+/// the extras the failure does not need, then the choices again.
+struct NightTree {
+    scenario: BoxedValueTree<Scenario>,
+    choices: super::shrink::ChoicesTree,
+    /// The choices as generated.
+    original: Choices,
+    varied: Varied,
+    phase: NightPhase,
+    /// The smallest scenario known to fail once the scenario tree is done.
+    kept: Option<Scenario>,
+    /// The extras' candidates left to try.
+    extras: Vec<Night>,
+    current: Night,
+}
+
+impl fmt::Debug for NightTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NightTree")
+            .field("phase", &self.phase)
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NightTree {
+    /// The night of `scenario` without the extras in `drop`.
+    fn without(&self, scenario: &Scenario, drop: Varied) -> Option<Scenario> {
+        let mut s = scenario.clone();
+        let o = &mut s.opts;
+        let mut changed = false;
+        if drop.exclusion
+            && self.varied.exclusion
+            && o.exclusion
+                .as_any()
+                .is_none_or(|a| !a.is::<ExcludeNothing>())
+        {
+            o.exclusion = Arc::new(ExcludeNothing);
+            changed = true;
+        }
+        if drop.faults && self.varied.faults && !o.faults.is_empty() {
+            o.faults.clear();
+            changed = true;
+        }
+        if drop.nights && self.varied.nights && o.nights > 1 {
+            o.nights = 1;
+            changed = true;
+        }
+        changed.then_some(s)
+    }
+
+    /// Enters the extras phase: its candidates, all extras dropped first,
+    /// then each alone, each under the shrunk choices and the generated.
+    fn enter_extras(&mut self) -> bool {
+        self.phase = NightPhase::Extras;
+        let base = self.kept.clone().unwrap_or_else(|| self.scenario.current());
+        let shrunk = self.choices.current_accepted();
+        let all = Varied {
+            exclusion: true,
+            faults: true,
+            nights: true,
+        };
+        let one = |exclusion, faults, nights| Varied {
+            exclusion,
+            faults,
+            nights,
+        };
+        let mut candidates = Vec::new();
+        for drop in [
+            all,
+            one(true, false, false),
+            one(false, true, false),
+            one(false, false, true),
+        ] {
+            if let Some(s) = self.without(&base, drop) {
+                if candidates
+                    .iter()
+                    .any(|n: &Night| format!("{:?}", n.scenario) == format!("{s:?}"))
+                {
+                    continue;
+                }
+                candidates.push(Night {
+                    scenario: s.clone(),
+                    choices: shrunk.clone(),
+                });
+                candidates.push(Night {
+                    scenario: s,
+                    choices: self.original.clone(),
+                });
+            }
+        }
+        // Tried last first.
+        candidates.reverse();
+        self.extras = candidates;
+        self.next_extra()
+    }
+
+    fn next_extra(&mut self) -> bool {
+        match self.extras.pop() {
+            Some(n) => {
+                self.current = n;
+                true
+            }
+            None => {
+                self.phase = NightPhase::Done;
+                self.current = Night {
+                    scenario: self.kept.clone().unwrap_or_else(|| self.scenario.current()),
+                    choices: self.choices.current_accepted(),
+                };
+                false
+            }
+        }
+    }
+
+    fn show(&mut self) {
+        let scenario = match self.phase {
+            NightPhase::Scenario => self.scenario.current(),
+            _ => self.kept.clone().unwrap_or_else(|| self.scenario.current()),
+        };
+        self.current = Night {
+            scenario,
+            choices: self.choices.current(),
+        };
+    }
+}
+
+impl ValueTree for NightTree {
+    type Value = Night;
+
+    fn current(&self) -> Night {
+        self.current.clone()
+    }
+
+    fn simplify(&mut self) -> bool {
+        loop {
+            match self.phase {
+                NightPhase::Scenario => {
+                    if self.scenario.simplify() {
+                        self.show();
+                        return true;
+                    }
+                    self.kept = Some(self.scenario.current());
+                    self.phase = NightPhase::Choices;
+                }
+                NightPhase::Choices | NightPhase::ChoicesAgain => {
+                    if self.choices.simplify() {
+                        self.show();
+                        return true;
+                    }
+                    if self.phase == NightPhase::ChoicesAgain {
+                        self.phase = NightPhase::Done;
+                        return false;
+                    }
+                    return self.enter_extras();
+                }
+                NightPhase::Extras => {
+                    // The candidate fails: keep it, and shrink its choices.
+                    self.kept = Some(self.current.scenario.clone());
+                    self.choices = super::shrink::ChoicesTree::of(&self.current.choices);
+                    self.extras.clear();
+                    self.phase = NightPhase::ChoicesAgain;
+                }
+                NightPhase::Done => return false,
+            }
+        }
+    }
+
+    fn complicate(&mut self) -> bool {
+        match self.phase {
+            NightPhase::Scenario => {
+                let more = self.scenario.complicate();
+                self.show();
+                if !more {
+                    self.kept = Some(self.scenario.current());
+                    self.phase = NightPhase::Choices;
+                    return self.simplify();
+                }
+                true
+            }
+            NightPhase::Choices | NightPhase::ChoicesAgain => {
+                let more = self.choices.complicate();
+                self.show();
+                if more {
+                    return true;
+                }
+                if self.phase == NightPhase::ChoicesAgain {
+                    self.phase = NightPhase::Done;
+                    return false;
+                }
+                self.enter_extras()
+            }
+            NightPhase::Extras => self.next_extra(),
+            NightPhase::Done => false,
+        }
     }
 }

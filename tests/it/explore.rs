@@ -67,11 +67,11 @@ fn full(s: &Scenario, w: u32, p: u32) -> Exploration {
         assert_eq!(again.steps, night.steps);
         assert_eq!(again.choices, night.choices);
         // The example is the replay's record less its trailing zeros.
-        let mut trimmed = night.choices.0.clone();
+        let mut trimmed = night.choices.as_slice().to_vec();
         while trimmed.last() == Some(&0) {
             trimmed.pop();
         }
-        assert_eq!(&Choices(trimmed), choices);
+        assert_eq!(&Choices::from(trimmed), choices);
     }
     e
 }
@@ -472,9 +472,9 @@ fn replay_is_forgiving() {
     let s = with(Some(ConflictBehavior::Tolerate)).snapshot(LiveRead);
     let b = Bounds::new(5, 4);
     // Too large: clamped; too short: zeros.
-    let night = replay_explored(&s, b, &Choices(vec![9, 9, 9])).unwrap();
-    assert!(night.choices.0.iter().all(|&c| c <= 1));
-    assert_eq!(&night.choices.0[..3], [1, 1, 1]);
+    let night = replay_explored(&s, b, &Choices::from(vec![9, 9, 9])).unwrap();
+    assert!(night.choices.as_slice().iter().all(|&c| c <= 1));
+    assert_eq!(&night.choices.as_slice()[..3], [1, 1, 1]);
     let empty = replay_explored(&s, b, &Choices::default()).unwrap();
     // All zeros: the server commits everything first, then the backup copies.
     assert!(matches!(

@@ -2,7 +2,6 @@
 //! night around it, the invariants checked, and a failure that is small and
 //! replays exactly.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use mailsim::invariants::Invariant;
@@ -71,10 +70,10 @@ fn cases(n: u32) -> Config {
 #[test]
 fn a_broken_policy_is_caught_and_its_counterexample_is_small_and_replays() {
     let nights = Scenarios::default()
-        .snapshot(Arc::new(CopyWithoutFreezing))
+        .snapshot(CopyWithoutFreezing)
         .faults(Vec::new())
-        .nights_per_run(1)
-        .nights();
+        .nights(1)
+        .night_strategy();
     let mut runner = TestRunner::new(cases(64));
     let result = runner.run(&nights, |night| {
         let report = night
@@ -99,13 +98,28 @@ fn a_broken_policy_is_caught_and_its_counterexample_is_small_and_replays() {
         "{event}"
     );
     // Small: shrinking cut the choice record down.
-    assert!(night.choices.len() < 800, "{} choices", night.choices.len());
-    // And it replays from its scenario file too.
-    let file = mailsim::Scenario::from_json(&format!("{night:?}")).ok();
-    assert!(
-        file.is_none(),
-        "a policy of one's own cannot be saved to a file"
-    );
+    assert!(night.choices.len() <= 40, "{} choices", night.choices.len());
+    // What proptest prints is the replay token and the code that replays
+    // it, the policy supplied; the replay is the same night.
+    let printed = format!("{night:?}");
+    let token = night.replay_token();
+    assert!(printed.contains(&token), "{printed}");
+    assert!(printed.lines().count() <= 5, "{printed}");
+    assert!(printed.contains("copy without freezing"), "{printed}");
+    let unsupplied = mailsim::Scenario::from_replay_token(&token).unwrap();
+    let missing = unsupplied.run().unwrap_err().to_string();
+    assert!(missing.contains("\"copy without freezing\""), "{missing}");
+    let again = unsupplied.snapshot(CopyWithoutFreezing).run().unwrap();
+    assert_eq!(again.to_json(), report.to_json());
+    // And from its scenario file, which names the policy to supply.
+    let file = mailsim::Scenario::from_json(&night.scenario.to_json(Some(&night.choices)).unwrap())
+        .unwrap();
+    let again = file
+        .scenario
+        .snapshot(CopyWithoutFreezing)
+        .replay(file.choices.as_ref().unwrap())
+        .unwrap();
+    assert_eq!(again.to_json(), report.to_json());
 }
 
 #[test]
@@ -138,22 +152,43 @@ proptest! {
         }
     }
 
-    /// A night saved to a scenario file replays to the same report.
+    /// A night saved to a scenario file, or as its replay token, replays
+    /// to the same report.
     #[test]
-    fn a_saved_night_replays_from_its_file(night in arb_night()) {
-        let json = format!("{night:?}");
+    fn a_saved_night_replays_from_its_file_and_its_token(night in arb_night()) {
+        let expected = night.run().unwrap().to_json();
+        let json = night.scenario.to_json(Some(&night.choices)).unwrap();
         let file = mailsim::Scenario::from_json(&json).unwrap();
-        prop_assert_eq!(file.run().unwrap().to_json(), night.run().unwrap().to_json());
+        prop_assert_eq!(&file.run().unwrap().to_json(), &expected);
+        let token = night.replay_token();
+        prop_assert!(token.starts_with("mailsim1.") && !token.contains(char::is_whitespace));
+        let again = mailsim::Scenario::from_replay_token(&token).unwrap().run().unwrap();
+        prop_assert_eq!(&again.to_json(), &expected);
+        // A report's own token: the same night again.
+        let report = night.run().unwrap();
+        let again = mailsim::Scenario::from_replay_token(&report.replay_token()).unwrap().run().unwrap();
+        prop_assert_eq!(again.to_json(), expected);
     }
 }
 
 #[test]
-fn a_night_debug_prints_as_a_scenario_file() {
+fn a_night_debug_prints_its_token_and_the_code_that_replays_it() {
     let night = Night {
         scenario: mailsim::Scenario::kb98097().seed(3),
         choices: vec![1, 2, 3].into(),
     };
     let text = format!("{night:?}");
-    assert!(text.contains("\"schema\": \"mailsim-scenario\""), "{text}");
-    assert!(text.contains("\"choices\""), "{text}");
+    let token = night.replay_token();
+    assert_eq!(
+        text,
+        format!(
+            "Night {{ replay token: {token} }}\n// replay it:\n\
+             let night = mailsim::Scenario::from_replay_token(\"{token}\")?;\n\
+             let report = night.run()?;\n\
+             mailsim::testing::check_sound(&report)?;"
+        )
+    );
+    let replayed = mailsim::Scenario::from_replay_token(&token).unwrap();
+    assert_eq!(replayed.replay_choices(), Some(&night.choices));
+    assert_eq!(replayed.seed_value(), 3);
 }

@@ -28,6 +28,7 @@ mod properties;
 mod real;
 #[cfg(all(feature = "cli", target_os = "linux"))]
 mod real_tools;
+mod replay;
 #[cfg(feature = "cli")]
 mod serve_traffic;
 mod snapshots;

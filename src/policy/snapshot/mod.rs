@@ -286,6 +286,37 @@ pub trait SnapshotSession: Send + Debug {
     }
 }
 
+/// A shared policy is the policy: `Scenario::snapshot(Arc::new(p))` is
+/// `Scenario::snapshot(p)`.
+impl<P: SnapshotPolicy + ?Sized> SnapshotPolicy for std::sync::Arc<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn begin_night(&self, night: &NightInfo) -> Box<dyn SnapshotSession> {
+        (**self).begin_night(night)
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        (**self).as_any()
+    }
+}
+
+/// A boxed policy is the policy.
+impl<P: SnapshotPolicy + ?Sized> SnapshotPolicy for Box<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn begin_night(&self, night: &NightInfo) -> Box<dyn SnapshotSession> {
+        (**self).begin_night(night)
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        (**self).as_any()
+    }
+}
+
 /// Seals [`ServerControl`]: the night's is the only implementation.
 pub(crate) mod sealed {
     /// Implemented by the night alone.

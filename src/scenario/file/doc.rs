@@ -21,7 +21,10 @@ use crate::time::TimeOfDay;
 /// duration longer than a file may hold (a year), or finer than it holds (a
 /// microsecond), cannot be saved: the night read back would not be the
 /// night saved.
-pub(super) fn secs(field: &'static str, d: Duration) -> Result<f64> {
+pub(super) fn secs(field: &'static str, d: Duration, units: Units) -> Result<f64> {
+    if units == Units::Nearest {
+        return Ok((d.as_micros() as f64 / 1e6).min(MAX_FILE_SECS));
+    }
     if !d.subsec_nanos().is_multiple_of(1_000) {
         return Err(Error::invalid(
             field,
@@ -39,6 +42,17 @@ pub(super) fn secs(field: &'static str, d: Duration) -> Result<f64> {
         ));
     }
     Ok(s)
+}
+
+/// How durations are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Units {
+    /// Exactly, or not at all (a scenario file).
+    Exact,
+    /// To the nearest microsecond, at most a year (a replay token, which
+    /// always answers: virtual time counts microseconds, and no night
+    /// waits a year).
+    Nearest,
 }
 
 /// The longest duration a scenario file may hold.
@@ -108,6 +122,9 @@ pub(super) enum ExclusionDoc {
     Folder(String),
     File(String),
     Glob(String),
+    /// A policy of the user's own, by its `Debug` form: supplied when the
+    /// scenario is loaded.
+    Custom(String),
 }
 
 #[derive(Serialize)]
@@ -162,6 +179,11 @@ pub(super) enum SnapshotDoc {
         step_interval_s: Option<f64>,
         #[serde(default)]
         max_restarts: Option<u32>,
+    },
+    /// A policy of the user's own, by name: supplied when the scenario is
+    /// loaded.
+    Custom {
+        name: String,
     },
 }
 
@@ -267,6 +289,8 @@ pub(super) struct SnapshotIn {
     step_interval_s: Option<f64>,
     #[serde(default)]
     max_restarts: Option<u32>,
+    #[serde(default)]
+    name: Option<String>,
 }
 
 impl FileIn {
@@ -465,11 +489,18 @@ impl SnapshotIn {
                     max_restarts: self.max_restarts,
                 }
             }
+            "custom" => {
+                only("snapshot", p, &given, &["name"])?;
+                let name = self.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
+                    file_error("snapshot.name", "missing: the name of the policy to supply")
+                })?;
+                SnapshotDoc::Custom { name }
+            }
             other => {
                 return Err(file_error(
                     "snapshot.policy",
                     format!(
-                        "{other:?} is not one of live, stop-server, scheduled-copy, copy-on-write, freeze-thaw, online-copy"
+                        "{other:?} is not one of live, stop-server, scheduled-copy, copy-on-write, freeze-thaw, online-copy, custom"
                     ),
                 ));
             }
@@ -478,7 +509,7 @@ impl SnapshotIn {
 
     /// Which knobs the file gives, by name: each may belong to one policy
     /// only.
-    fn given(&self) -> [(&'static str, bool); 16] {
+    fn given(&self) -> [(&'static str, bool); 17] {
         [
             ("restart_after_file", self.restart_after_file.is_some()),
             ("at", self.at.is_some()),
@@ -496,6 +527,7 @@ impl SnapshotIn {
             ("pages_per_step", self.pages_per_step.is_some()),
             ("step_interval_s", self.step_interval_s.is_some()),
             ("max_restarts", self.max_restarts.is_some()),
+            ("name", self.name.is_some()),
         ]
     }
 }

@@ -34,9 +34,17 @@
 //! `freeze-thaw` (`freeze_timeout_s`, `hold_writes_limit_s`,
 //! `freeze_time_s`, `snapshot_time_s`, `retries`, `retry_interval_s`,
 //! `writer_vetoes`) or `online-copy` (`pages_per_step`, `step_interval_s`,
-//! `max_restarts`). Durations are seconds, as numbers. `faults` holds
+//! `max_restarts`), or `custom` (`name`): a policy of the user's own, which
+//! the file names but cannot hold. An exclusion of one's own is likewise
+//! `{ "custom": "NAME" }` (its `Debug` form). A scenario naming such a
+//! policy loads, and refuses to run until the caller supplies the policy
+//! ([`Scenario::snapshot`], [`Scenario::exclusion`]); the error names it.
+//! Durations are seconds, as numbers. `faults` holds
 //! [`Fault`](super::Fault)s, tagged by `kind`. With `choices`, the file
-//! replays that night exactly; without, it runs from its seed. Unknown keys
+//! replays that night exactly; without, it runs from its seed. `choices` is
+//! an array (one sequence, read in the order the night asks) or an object
+//! of arrays by stream (`{ "arrivals": [3, 0, 17], "reaction": [1] }`, each
+//! stream replayed from its own list: see [`Choices`]). Unknown keys
 //! are errors, and an error names the key at fault (`open_files.retries:
 //! invalid type …`).
 //! The file holds one JSON document and nothing after it but white space
@@ -55,6 +63,7 @@ use crate::server::ConflictBehavior;
 mod doc;
 mod policies;
 
+pub(in crate::scenario) use doc::Units;
 use doc::{FileDoc, FileIn, SpeedDoc, TrafficDoc, duration, hm, secs, time};
 use policies::{
     behavior_from, exclusion_from, exclusions_of, open_files_from, open_files_of, snapshot_from,
@@ -83,10 +92,11 @@ pub struct ScenarioFile {
 impl Scenario {
     /// The scenario as a scenario file (JSON, [`SCENARIO_VERSION`]), with a
     /// night's `choices` when given (the file then replays that night
-    /// exactly). Fails for what a file cannot hold: policies of your own,
-    /// and durations over a year or with a part finer than a microsecond.
+    /// exactly). A policy of your own is saved by its name, to be supplied
+    /// when the file is loaded. Fails for durations over a year or with a
+    /// part finer than a microsecond, which a file cannot hold.
     pub fn to_json(&self, choices: Option<&Choices>) -> Result<String> {
-        let doc = doc_of(&self.opts, choices)?;
+        let doc = doc_of(&self.opts, choices, Units::Exact)?;
         serde_json::to_string_pretty(&doc).map_err(|e| Error::invalid("scenario", e.to_string()))
     }
 
@@ -101,7 +111,7 @@ impl Scenario {
         let choices = doc.choices.take();
         let mut s = Scenario::kb98097();
         apply(doc, &mut s.opts)?;
-        s.validate()?;
+        s.validate_settings()?;
         Ok(ScenarioFile {
             scenario: s,
             choices,
@@ -111,7 +121,13 @@ impl Scenario {
 
 /// The document a scenario file of `o` holds (with `choices` when given).
 /// Fails for what a file cannot hold, in the order of its keys.
-fn doc_of(o: &Options, choices: Option<&Choices>) -> Result<FileDoc> {
+/// The scenario file of `o` (without choices) as a JSON value.
+pub(in crate::scenario) fn doc_value(o: &Options, units: Units) -> Result<serde_json::Value> {
+    serde_json::to_value(doc_of(o, None, units)?)
+        .map_err(|e| Error::invalid("scenario", e.to_string()))
+}
+
+fn doc_of(o: &Options, choices: Option<&Choices>, units: Units) -> Result<FileDoc> {
     let mut exclusions = Vec::new();
     exclusions_of(&o.exclusion, &mut exclusions)?;
     Ok(FileDoc {
@@ -122,8 +138,8 @@ fn doc_of(o: &Options, choices: Option<&Choices>) -> Result<FileDoc> {
         behavior: Some(o.conflict.map_or("kb", ConflictBehavior::as_str).to_owned()),
         shutdown_probability: Some(o.shutdown_probability),
         exclusions: Some(exclusions),
-        open_files: Some(open_files_of(o.open_files)?),
-        snapshot: Some(snapshot_of(&o.snapshot)?),
+        open_files: Some(open_files_of(o.open_files, units)?),
+        snapshot: Some(snapshot_of(&o.snapshot, units)?),
         backup_at: Some(hm(o.backup_at)),
         admin_at: Some(hm(o.admin_at)),
         traffic: Some(TrafficDoc {
@@ -135,7 +151,7 @@ fn doc_of(o: &Options, choices: Option<&Choices>) -> Result<FileDoc> {
             throughput_bytes_per_sec: o.speed.throughput_bytes_per_sec,
             chunk_bytes: o.speed.chunk_bytes,
         }),
-        hang_threshold_s: Some(secs("hang_threshold_s", o.hang_threshold)?),
+        hang_threshold_s: Some(secs("hang_threshold_s", o.hang_threshold, units)?),
         faults: o.faults.clone(),
         choices: choices.cloned(),
     })

@@ -1,13 +1,15 @@
 //! Policies to and from a scenario file: the built-in exclusions, open-file
 //! and snapshot policies (and the conflict behaviour) as the document writes
-//! them, and back. A policy of a user's own has no document: saving one
-//! fails, naming it.
+//! them, and back. A policy of a user's own is saved by its name (a
+//! snapshot policy's `name`, an exclusion's `Debug` form) and read back as
+//! a placeholder that the caller must replace before the scenario runs.
 //!
 //! What does not live here: the document types and their units (`doc`).
 
 use std::sync::Arc;
 
-use super::doc::{ExclusionDoc, OpenFilesDoc, SnapshotDoc, duration, hm, secs, time};
+use super::super::unsupplied::{UnsuppliedExclusion, UnsuppliedSnapshot};
+use super::doc::{ExclusionDoc, OpenFilesDoc, SnapshotDoc, Units, duration, hm, secs, time};
 use crate::backup::OpenFilePolicy;
 use crate::error::{Error, Result};
 use crate::policy::{
@@ -21,13 +23,11 @@ pub(super) fn exclusions_of(
     p: &Arc<dyn ExclusionPolicy>,
     out: &mut Vec<ExclusionDoc>,
 ) -> Result<()> {
-    let unsaveable = || {
-        Error::invalid(
-            "exclusions",
-            format!("{p:?} is not a built-in exclusion: a scenario file cannot hold it"),
-        )
+    let custom = || ExclusionDoc::Custom(format!("{p:?}"));
+    let Some(any) = p.as_any() else {
+        out.push(custom());
+        return Ok(());
     };
-    let any = p.as_any().ok_or_else(unsaveable)?;
     if any.is::<ExcludeNothing>() {
     } else if let Some(f) = any.downcast_ref::<ExcludeFolder>() {
         out.push(ExclusionDoc::Folder(f.spec()));
@@ -39,23 +39,25 @@ pub(super) fn exclusions_of(
         for p in a.policies() {
             exclusions_of(p, out)?;
         }
+    } else if let Some(u) = any.downcast_ref::<UnsuppliedExclusion>() {
+        out.push(ExclusionDoc::Custom(u.name.clone()));
     } else {
-        return Err(unsaveable());
+        out.push(custom());
     }
     Ok(())
 }
 
 /// The open-file policy as the file writes it.
-pub(super) fn open_files_of(p: OpenFilePolicy) -> Result<OpenFilesDoc> {
+pub(super) fn open_files_of(p: OpenFilePolicy, units: Units) -> Result<OpenFilesDoc> {
     Ok(match p {
         OpenFilePolicy::IgnoreLocks => OpenFilesDoc::IgnoreLocks,
         OpenFilePolicy::RespectLocks { retries, interval } => OpenFilesDoc::RespectLocks {
             retries,
-            interval_s: secs("open_files.interval_s", interval)?,
+            interval_s: secs("open_files.interval_s", interval, units)?,
         },
         OpenFilePolicy::WaitForIdle { idle, timeout } => OpenFilesDoc::WaitForIdle {
-            idle_s: secs("open_files.idle_s", idle)?,
-            timeout_s: secs("open_files.timeout_s", timeout)?,
+            idle_s: secs("open_files.idle_s", idle, units)?,
+            timeout_s: secs("open_files.timeout_s", timeout, units)?,
         },
     })
 }
@@ -102,20 +104,20 @@ pub(super) fn exclusion_from(ex: Vec<ExclusionDoc>) -> Result<Arc<dyn ExclusionP
             ExclusionDoc::Folder(n) => any.with(ExcludeFolder::new(n)),
             ExclusionDoc::File(n) => any.with(ExcludeFile::new(n)),
             ExclusionDoc::Glob(p) => any.with(ExcludeGlob::try_new(p)?),
+            ExclusionDoc::Custom(name) => any.with(UnsuppliedExclusion { name }),
         };
     }
     Ok(Arc::new(any))
 }
 
 /// The snapshot policy as the file writes it.
-pub(super) fn snapshot_of(p: &Arc<dyn SnapshotPolicy>) -> Result<SnapshotDoc> {
-    let unsaveable = || {
-        Error::invalid(
-            "snapshot",
-            format!("{p:?} is not a built-in snapshot policy: a scenario file cannot hold it"),
-        )
+pub(super) fn snapshot_of(p: &Arc<dyn SnapshotPolicy>, units: Units) -> Result<SnapshotDoc> {
+    let custom = || SnapshotDoc::Custom {
+        name: p.name().to_owned(),
     };
-    let any = p.as_any().ok_or_else(unsaveable)?;
+    let Some(any) = p.as_any() else {
+        return Ok(custom());
+    };
     Ok(if any.is::<LiveRead>() {
         SnapshotDoc::Live
     } else if let Some(s) = any.downcast_ref::<StopServer>() {
@@ -134,22 +136,26 @@ pub(super) fn snapshot_of(p: &Arc<dyn SnapshotPolicy>) -> Result<SnapshotDoc> {
         SnapshotDoc::CopyOnWrite
     } else if let Some(f) = any.downcast_ref::<FreezeThaw>() {
         SnapshotDoc::FreezeThaw {
-            freeze_timeout_s: Some(secs("snapshot.freeze_timeout_s", f.freeze_timeout)?),
-            hold_writes_limit_s: Some(secs("snapshot.hold_writes_limit_s", f.hold_writes_limit)?),
-            freeze_time_s: Some(secs("snapshot.freeze_time_s", f.freeze_time)?),
-            snapshot_time_s: Some(secs("snapshot.snapshot_time_s", f.snapshot_time)?),
+            freeze_timeout_s: Some(secs("snapshot.freeze_timeout_s", f.freeze_timeout, units)?),
+            hold_writes_limit_s: Some(secs(
+                "snapshot.hold_writes_limit_s",
+                f.hold_writes_limit,
+                units,
+            )?),
+            freeze_time_s: Some(secs("snapshot.freeze_time_s", f.freeze_time, units)?),
+            snapshot_time_s: Some(secs("snapshot.snapshot_time_s", f.snapshot_time, units)?),
             retries: Some(f.retries),
-            retry_interval_s: Some(secs("snapshot.retry_interval_s", f.retry_interval)?),
+            retry_interval_s: Some(secs("snapshot.retry_interval_s", f.retry_interval, units)?),
             writer_vetoes: f.writer_vetoes,
         }
     } else if let Some(o) = any.downcast_ref::<OnlineCopy>() {
         SnapshotDoc::OnlineCopy {
             pages_per_step: Some(o.pages_per_step),
-            step_interval_s: Some(secs("snapshot.step_interval_s", o.step_interval)?),
+            step_interval_s: Some(secs("snapshot.step_interval_s", o.step_interval, units)?),
             max_restarts: Some(o.max_restarts),
         }
     } else {
-        return Err(unsaveable());
+        custom()
     })
 }
 
@@ -195,6 +201,7 @@ pub(super) fn snapshot_from(doc: SnapshotDoc) -> Result<Arc<dyn SnapshotPolicy>>
             Arc::new(p)
         }
         SnapshotDoc::CopyOnWrite => Arc::new(CopyOnWrite),
+        SnapshotDoc::Custom { name } => Arc::new(UnsuppliedSnapshot { name }),
         SnapshotDoc::FreezeThaw {
             freeze_timeout_s,
             hold_writes_limit_s,

@@ -120,7 +120,7 @@ fn run(
     mut seen: Option<&mut HashSet<u64>>,
 ) -> Result<(Ended, Vec<u32>, Vec<u32>)> {
     let (hd, drive) = volumes(bounds)?;
-    let chooser = Chooser::replay(&Choices(prefix.to_vec()));
+    let chooser = Chooser::replay(&Choices::from(prefix.to_vec()));
     let mut night = Night::new(opts, hd, drive, chooser)?
         .scripted(script(bounds))
         .with_chunk_bytes(PAGE_BYTES as u64);
@@ -174,7 +174,7 @@ fn trimmed(choices: &[u32]) -> Choices {
     while v.last() == Some(&0) {
         v.pop();
     }
-    Choices(v)
+    Choices::from(v)
 }
 
 /// The depth-first search; see the module docs.
@@ -272,7 +272,7 @@ pub(super) fn replay(
         outcome: report.outcome(),
         verdict: verdict_of(false),
         aside_verdict: verdict_of(true),
-        choices: Choices(record),
+        choices: Choices::from(record),
         violation: crate::invariants::check(&report).err(),
         report: Some(report),
     })

@@ -100,7 +100,7 @@ impl Model {
             outcome,
             verdict,
             aside_verdict,
-            choices: Choices(taken),
+            choices: Choices::from(taken),
             violation: self.check(&s),
             report: None,
         }
@@ -179,7 +179,7 @@ fn path(stack: &[Frame]) -> Choices {
     while out.last() == Some(&0) {
         out.pop();
     }
-    Choices(out)
+    Choices::from(out)
 }
 
 /// Explores every state of `model` (at most `max_states`), until `stop`
