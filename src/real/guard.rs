@@ -183,11 +183,20 @@ impl LiveFileGuard {
     /// syncs.
     ///
     /// # Errors
-    /// `Error::Io` naming `dst` when its folder is missing or not writable,
+    /// `Error::Io` naming `dst` when it is the guarded file itself
+    /// (`ErrorKind::InvalidInput`), when its folder is missing or not writable,
     /// the disk fills (`ErrorKind::StorageFull`), or a sync or rename fails;
     /// naming the held file's path when reading it fails. Nothing is left
     /// at the temporary name on an error.
     pub fn snapshot_to(&self, dst: &Path) -> Result<OwnSnapshot> {
+        if self.is_held_file(dst) {
+            // A rename over the held file would leave the guard holding an
+            // inode nobody else can reach.
+            return Err(Error::Io {
+                path: dst.to_path_buf(),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "the guarded file itself"),
+            });
+        }
         let reason = match reflink::reflink_from(&self.file, &self.path, dst)? {
             CloneOutcome::Cloned => return Ok(OwnSnapshot::Cloned),
             CloneOutcome::Unsupported { reason } => reason,
@@ -226,6 +235,22 @@ impl LiveFileGuard {
                 let _ = std::fs::remove_file(&tmp);
                 Err(e)
             }
+        }
+    }
+
+    /// Whether `path` names the held file (a `stat`, which opens nothing).
+    fn is_held_file(&self, path: &Path) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match (std::fs::metadata(path), self.file.metadata()) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            path == self.path
         }
     }
 
@@ -411,6 +436,11 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["Mail Data Snapshot", "Microsoft Mail Data"]);
+        assert!(matches!(
+            g.snapshot_to(&p),
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::InvalidInput
+        ));
+        assert!(std::fs::read(&p).unwrap() == image);
         assert!(matches!(
             g.snapshot_to(&dir.path().join("missing").join("snapshot")),
             Err(Error::Io { path, .. }) if path.ends_with("missing/snapshot")
