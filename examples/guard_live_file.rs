@@ -1,8 +1,9 @@
 //! For embedders: a server that must survive being backed up holds its live
 //! file with a [`LiveFileGuard`] — an exclusive lock, and a watch that tells
 //! it when some lock-unaware program opens the file anyway — and keeps
-//! crash-safe copies of it aside with a [`RotationWriter`], read through its
-//! own descriptor so that its own copies are no foreign opens.
+//! crash-safe copies of it aside with a [`RotationWriter`] and snapshots with
+//! [`LiveFileGuard::snapshot_to`], read through its own descriptor so that
+//! its own copies are no foreign opens.
 //!
 //! Run with `cargo run --example guard_live_file`. It works in a temporary
 //! directory, takes well under a second, and never waits without a bound.
@@ -12,7 +13,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use mailsim::datafile::{self, RecordFlags};
-use mailsim::real::{LiveFileGuard, OpenWatch, RotationWriter, proc_locks};
+use mailsim::real::{LiveFileGuard, OpenWatch, OwnSnapshot, RotationWriter, proc_locks};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let dir = tempfile::tempdir()?;
@@ -86,6 +87,18 @@ fn main() -> Result<(), Box<dyn Error>> {
             v.generation,
             v.message_count
         );
+    }
+    // A point-in-time snapshot beside it: a copy-on-write clone through the
+    // held descriptor, or a copy through it where the file system cannot
+    // clone (ext4). Not an open either.
+    let snapshot = dir.path().join("Mail Data Snapshot");
+    match guard.snapshot_to(&snapshot)? {
+        OwnSnapshot::Cloned => println!("server: cloned its file to {}", snapshot.display()),
+        OwnSnapshot::Copied { bytes, reason } => println!(
+            "server: copied its file to {} ({bytes} bytes; no clone here: {reason})",
+            snapshot.display()
+        ),
+        other => println!("server: snapshot {}: {other:?}", snapshot.display()),
     }
     println!(
         "server: foreign opens so far: {} (its own copies are not counted)",

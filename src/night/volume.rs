@@ -64,6 +64,7 @@ impl NightVolume for SimVolume {
     }
 }
 
+#[cfg(feature = "real")]
 impl NightVolume for crate::volume::os::faulty::FaultyVolume {
     /// The real runner's clock is the night's: never behind its moves.
     fn set_now(&self, t: SimTime) {

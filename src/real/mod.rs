@@ -24,13 +24,15 @@
 //!   (Linux), so the holder of an advisory lock learns of a lock-unaware
 //!   reader. Elsewhere foreign opens cannot be detected: the count stays 0.
 //! - [`LiveFileGuard`]: for embedders, a live file held read/write under an
-//!   exclusive lock, with its foreign opens counted (the guard's own opens
-//!   subtracted).
+//!   exclusive lock, with its foreign opens counted; its own copies and
+//!   snapshots ([`LiveFileGuard::snapshot_to`], [`OwnSnapshot`]) go through
+//!   the held descriptor and are not counted.
 //! - [`RotationWriter`]: for embedders and `ScheduledCopy` on disk,
 //!   crash-safe numbered copies ("Mail Data Backup #1" the newest): a
 //!   temporary name, a sync, a rename into the rotation; free space checked
 //!   before a byte is written.
-//! - [`reflink()`](reflink::reflink): copy-on-write clones where the file system has
+//! - [`reflink()`](reflink::reflink), and [`reflink_from`](reflink::reflink_from)
+//!   through a descriptor already open: copy-on-write clones where the file system has
 //!   them (btrfs, XFS, APFS), reporting [`CloneOutcome::Unsupported`] — not
 //!   an error — where it does not (ext4), so the caller falls back to
 //!   copy-before-write.
@@ -52,7 +54,7 @@ pub use crate::volume::os::{
     CloneOutcome, FileEvents, FileSnapshot, LockHolder, NamedBy, OpenWatch, OpenedBy, ScaledClock,
     TEMP_PREFIX, lock, proc_fds, proc_locks, reflink, remove_stale_temps,
 };
-pub use guard::LiveFileGuard;
+pub use guard::{LiveFileGuard, OwnSnapshot};
 pub use rotation::{RotationOutcome, RotationWriter, SpaceCheck};
 
 pub(crate) use crate::volume::os::files::create_new_file;

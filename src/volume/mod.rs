@@ -18,6 +18,7 @@
 //! actors), and what the bytes mean (the data file format).
 
 mod content;
+#[cfg(feature = "real")]
 pub(crate) mod os;
 mod path;
 mod reader;
@@ -27,6 +28,8 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use content::{Content, PAGE_BYTES};
+#[cfg(feature = "real")]
+#[cfg_attr(docsrs, doc(cfg(feature = "real")))]
 pub use os::{OsVolume, Tampering};
 pub use path::VolumePath;
 pub(crate) use reader::HandleReader;

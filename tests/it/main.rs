@@ -13,6 +13,7 @@ mod fuzz_regressions;
 mod hardening;
 #[cfg(feature = "proptest")]
 mod harness;
+#[cfg(feature = "real")]
 mod history;
 #[cfg(feature = "cli")]
 mod holders;
@@ -21,6 +22,7 @@ mod kept_true;
 #[cfg(feature = "cli")]
 mod processes;
 mod properties;
+#[cfg(feature = "real")]
 mod real;
 #[cfg(all(feature = "cli", target_os = "linux"))]
 mod real_tools;

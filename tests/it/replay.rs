@@ -5,6 +5,7 @@ use mailsim::invariants::check_sound;
 use mailsim::policy::{CopyOnWrite, LiveRead, NightInfo, SnapshotPolicy, SnapshotSession};
 use mailsim::{ConflictBehavior, Error, Outcome, Scenario};
 
+#[cfg(feature = "cli")]
 use crate::support::{mailsim, stderr, stdout};
 
 /// A policy of one's own that behaves as copy-on-write.

@@ -70,6 +70,7 @@ pub fn stderr(o: &std::process::Output) -> String {
 /// Tallies a refused input the suite checked (its exit code, and that it
 /// was one line): one line appended to the file `MAILSIM_TEST_TALLY` names,
 /// when set, so that a run can count how many bad inputs it tries.
+#[cfg(feature = "cli")]
 pub fn tally_refusal(code: Option<i32>, stderr: &str) {
     use std::io::Write;
     if let Some(path) = std::env::var_os("MAILSIM_TEST_TALLY")

@@ -62,17 +62,15 @@ fn temp_beside(dst: &Path) -> PathBuf {
 /// folder is synced: after a crash `dst` is either its old self or the whole
 /// clone, never a partial one (a stale temporary file may remain; OsVolume
 /// listings skip `.mailsim-tmp` names). Opens `src` once for reading, which
-/// an inotify watch on `src` counts as an open. Blocks for the two syncs.
+/// an inotify watch on `src` counts as an open: the holder of `src` clones
+/// it through the descriptor it holds with [`reflink_from`], which opens
+/// nothing of it. Blocks for the two syncs.
 ///
 /// # Errors
 /// `Error::Io` naming the path: `src` missing or not a regular file, `dst`'s
 /// folder missing or not writable, a failed sync or rename. A file system
 /// without clones is *not* an error: see [`CloneOutcome::Unsupported`].
 pub fn reflink(src: &Path, dst: &Path) -> Result<CloneOutcome> {
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
     let meta = std::fs::metadata(src).map_err(io_err(src))?;
     if !meta.is_file() {
         return Err(Error::Io {
@@ -80,14 +78,32 @@ pub fn reflink(src: &Path, dst: &Path) -> Result<CloneOutcome> {
             source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
         });
     }
-    if dst.file_name().is_none() {
+    check_dst(dst)?;
+    let file = File::open(src).map_err(io_err(src))?;
+    reflink_from(&file, src, dst)
+}
+
+/// Clones the open file `src` (whose path, for errors, is `src_path`) to
+/// `dst`, replacing any file at `dst`, crash-safely, as [`reflink`] does —
+/// but through the descriptor given: no new open of `src`, so neither an
+/// inotify nor a fanotify watch on it sees one. `src` must be open for
+/// reading; its cursor does not move.
+///
+/// # Errors
+/// As [`reflink`]: `Error::Io` naming `src_path` when `src` is not a regular
+/// file, naming `dst` for a missing or unwritable folder, a failed sync or
+/// rename. A file system without clones is [`CloneOutcome::Unsupported`].
+pub fn reflink_from(src: &File, src_path: &Path, dst: &Path) -> Result<CloneOutcome> {
+    let meta = src.metadata().map_err(io_err(src_path))?;
+    if !meta.is_file() {
         return Err(Error::Io {
-            path: dst.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
+            path: src_path.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
         });
     }
+    check_dst(dst)?;
     let tmp = temp_beside(dst);
-    match reflink_copy::reflink(src, &tmp) {
+    match reflink_copy::reflink_file_to_path(src, &tmp) {
         Ok(()) => {}
         Err(e) if is_unsupported(&e) => {
             // reflink_copy removes its half-made destination itself; make sure.
@@ -117,6 +133,21 @@ pub fn reflink(src: &Path, dst: &Path) -> Result<CloneOutcome> {
         }
     })?;
     Ok(CloneOutcome::Cloned)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error::Io { path, source }
+}
+
+fn check_dst(dst: &Path) -> Result<()> {
+    if dst.file_name().is_none() {
+        return Err(Error::Io {
+            path: dst.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
+        });
+    }
+    Ok(())
 }
 
 /// Whether files in `dir` can be cloned: clones a small probe file to a

@@ -13,7 +13,9 @@
 //!   *including this process's own opens* (its own later opens are
 //!   indistinguishable from foreign ones; callers such as
 //!   [`OsVolume`](crate::volume::OsVolume) and [`super::LiveFileGuard`]
-//!   count their own opens and subtract them);
+//!   count their own opens and subtract them, or, as the guard's
+//!   snapshots do, read and clone through a descriptor they already hold,
+//!   which opens nothing);
 //! - not counted: opens that failed (missing permission, `ENOENT`); `stat`,
 //!   `/proc/locks` and `/proc/PID/fd` lookups, `inotify` and `fanotify`
 //!   themselves (fanotify's event descriptors are opened without notifying), listing the folder; reads and

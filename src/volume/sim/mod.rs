@@ -9,8 +9,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
-
 use super::{
     Access, Chunk, Content, Deny, DirEntry, EntryKind, ForeignOpens, Handle, Holder, Metadata,
     Owner, Stamper, Volume, VolumePath,
@@ -25,6 +23,23 @@ use faults::Queued;
 pub(crate) use faults::garbage;
 pub use faults::{SimFaults, UnsyncedWrites};
 use state::{FileNode, Node, Open, State, Unsynced};
+
+/// The volume's lock: std's, without poisoning (as parking_lot's, which the
+/// simulation does not need): a panic under the lock leaves the state as one
+/// operation left it, and another thread may still read it.
+struct Mutex<T>(std::sync::Mutex<T>);
+
+impl<T> Mutex<T> {
+    fn new(value: T) -> Mutex<T> {
+        Mutex(std::sync::Mutex::new(value))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// An in-memory volume. Clones are handles to the same volume; [`SimVolume::fork`]
 /// makes an independent copy (sharing file pages until they are written).
