@@ -271,9 +271,6 @@ pub mod event;
 #[cfg_attr(docsrs, doc(cfg(feature = "real")))]
 pub mod history;
 pub mod invariants;
-// Without `real`, the night's one question only the real runner asks
-// (`hung_episode`) is unused.
-#[cfg_attr(not(feature = "real"), allow(dead_code))]
 mod night;
 mod oracle;
 pub mod policy;

@@ -311,26 +311,17 @@ fn summary(report: &Report) -> String {
 mod tests {
     use super::*;
 
-    /// A policy of the user's own, which no scenario file can hold.
-    #[derive(Debug)]
-    struct MyExclusion;
-
-    impl mailsim::policy::ExclusionPolicy for MyExclusion {
-        fn excludes(&self, _: &mailsim::VolumePath) -> bool {
-            false
-        }
-    }
-
     #[test]
     fn an_unsaveable_night_writes_nothing() {
         let dir = std::env::temp_dir().join(format!("mailsim-save-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("night.json");
-        let scenario = Scenario::kb98097().exclusion(MyExclusion);
+        // A duration finer than a microsecond: a file cannot hold it.
+        let scenario = Scenario::kb98097().hang_threshold(std::time::Duration::from_nanos(300_500));
         let report = scenario.run().unwrap();
         let e = save(&file, &scenario, &report).unwrap_err();
         assert!(
-            matches!(&e, CliError::Usage(m) if m.contains("exclusion")),
+            matches!(&e, CliError::Usage(m) if m.contains("hang_threshold")),
             "{e}"
         );
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);

@@ -325,7 +325,8 @@ impl<'o, V: NightVolume> Night<'o, V> {
     }
 
     /// The outage episode of a server hung in reaction to a foreign access,
-    /// while it lasts.
+    /// while it lasts (the real runner's question).
+    #[cfg(feature = "real")]
     pub(crate) fn hung_episode(&self) -> Option<u64> {
         self.outage
             .filter(|o| o.why == Unavailable::Hung && !o.planned)
