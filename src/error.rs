@@ -42,10 +42,15 @@ pub enum Error {
     /// an open already in place (the File Manager's `afpDenyConflict`).
     #[error("{path}: deny conflict: {holder} has it open")]
     DenyConflict {
-        /// The file.
+        /// The file. For a real-file helper with no volume (such as
+        /// `mailsim::real::LiveFileGuard`), `VolumePath::root` of the real
+        /// path, so that the message names it.
         path: VolumePath,
         /// Who holds the conflicting open.
         holder: String,
+        /// The file on disk, for an [`OsVolume`](crate::volume::OsVolume)
+        /// or a real-file helper; `None` on a simulated volume.
+        real_path: Option<PathBuf>,
     },
     /// A write through a handle opened without write access.
     #[error("{path}: not opened for writing")]
@@ -65,12 +70,17 @@ pub enum Error {
     /// Not enough room on the volume for a write or a copy.
     #[error("{path}: disk full ({needed_bytes} bytes needed, {available_bytes} available)")]
     DiskFull {
-        /// The file being written.
+        /// The file being written. For a real-file helper with no volume
+        /// (such as `mailsim::real::Rotation`), `VolumePath::root` of the
+        /// real path, so that the message names it.
         path: VolumePath,
         /// Bytes the operation needed.
         needed_bytes: u64,
         /// Bytes the volume had free.
         available_bytes: u64,
+        /// The file on disk, for an [`OsVolume`](crate::volume::OsVolume)
+        /// or a real-file helper; `None` on a simulated volume.
+        real_path: Option<PathBuf>,
     },
     /// An injected or real I/O failure on a volume path.
     #[error("{path}: I/O error: {reason}")]
@@ -133,12 +143,18 @@ pub enum Error {
     /// touched on disk.
     #[error("{path}: invalid name {name:?}: {reason}")]
     InvalidName {
-        /// The path (or, for a real-file helper, its folder) the name was part of.
+        /// The path (or, for a real-file helper, `VolumePath::root` of its
+        /// folder) the name was part of.
         path: VolumePath,
         /// The offending component or name.
         name: String,
         /// Why it is refused.
         reason: &'static str,
+        /// The folder on disk the name was refused in (for an
+        /// [`OsVolume`](crate::volume::OsVolume), the volume's folder joined
+        /// with the components before the offending one); `None` on a
+        /// simulated volume.
+        real_path: Option<PathBuf>,
     },
     /// A path on an [`OsVolume`](crate::volume::OsVolume) that would lead out
     /// of the volume's folder through a symlink (one pointing outside, a
@@ -191,6 +207,51 @@ impl Error {
         Error::InvalidScenario {
             field,
             reason: reason.into(),
+        }
+    }
+
+    /// The real path of the file (or folder) the error is about: the one
+    /// on disk for an [`Io`](Error::Io), [`PathEscapes`](Error::PathEscapes),
+    /// [`NotAHistory`](Error::NotAHistory) or [`History`](Error::History)
+    /// error, and for a [`DenyConflict`](Error::DenyConflict),
+    /// [`DiskFull`](Error::DiskFull) or [`InvalidName`](Error::InvalidName)
+    /// on an [`OsVolume`](crate::volume::OsVolume) or from a real-file
+    /// helper. `None` for an error about a simulated volume, or one that
+    /// names no file at all (the volume path, when there is one, is in the
+    /// variant's `path` field).
+    ///
+    /// ```
+    /// use mailsim::volume::{Access, Deny, Owner, SimVolume, Volume};
+    /// use mailsim::VolumePath;
+    ///
+    /// let hd = SimVolume::new("Server HD");
+    /// let nothing = VolumePath::parse("Server HD:nothing").unwrap();
+    /// let backup = Owner::new("Retrospect Remote");
+    /// let err = hd.open(&nothing, &backup, Access::Read, Deny::NONE).unwrap_err();
+    /// assert_eq!(err.path(), None); // a simulated volume has no real path
+    /// ```
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Io { path, .. }
+            | Error::PathEscapes { path }
+            | Error::NotAHistory { path, .. }
+            | Error::History { path, .. } => Some(path),
+            Error::DenyConflict { real_path, .. }
+            | Error::DiskFull { real_path, .. }
+            | Error::InvalidName { real_path, .. } => real_path.as_deref(),
+            Error::NotFound { .. }
+            | Error::AlreadyExists { .. }
+            | Error::IsAFolder { .. }
+            | Error::NotAFolder { .. }
+            | Error::NotWritable { .. }
+            | Error::BadHandle
+            | Error::NoSuchVolume { .. }
+            | Error::VolumeIo { .. }
+            | Error::Crashed { .. }
+            | Error::SnapshotStalled { .. }
+            | Error::DataFile { .. }
+            | Error::InvalidScenario { .. }
+            | Error::InvalidScenarioFile { .. } => None,
         }
     }
 

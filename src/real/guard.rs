@@ -64,6 +64,7 @@ fn conflict(path: &Path) -> Error {
     Error::DenyConflict {
         path: as_volume_path(path),
         holder,
+        real_path: Some(path.to_path_buf()),
     }
 }
 
@@ -221,7 +222,13 @@ mod tests {
         // A second guard is refused, naming this process, and is no open.
         let err = LiveFileGuard::acquire(&p).unwrap_err();
         match &err {
-            Error::DenyConflict { holder, path } => {
+            Error::DenyConflict {
+                holder,
+                path,
+                real_path,
+            } => {
+                assert_eq!(real_path.as_deref(), Some(p.as_path()));
+                assert_eq!(err.path(), Some(p.as_path()));
                 assert!(
                     !OpenWatch::is_supported()
                         || holder.contains(&format!("(pid {})", std::process::id())),

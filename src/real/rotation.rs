@@ -74,6 +74,7 @@ impl RotationWriter {
                 path: VolumePath::root(dir.display().to_string()),
                 name: base_name.to_owned(),
                 reason,
+                real_path: Some(dir.to_path_buf()),
             });
         }
         Ok(RotationWriter {
@@ -306,6 +307,7 @@ impl RotationWriter {
             path: VolumePath::root(self.path_of(1).display().to_string()),
             needed_bytes,
             available_bytes,
+            real_path: Some(self.path_of(1)),
         }
     }
 }

@@ -166,6 +166,7 @@ fn rotate_and_copy(server: &mut dyn ServerControl, p: &ScheduledCopy) -> Result<
             path: p.copy_path(1),
             needed_bytes: need,
             available_bytes: avail,
+            real_path: dest.disk_path(&p.copy_path(1)),
         });
     }
     let oldest = p.copy_path(p.keep);

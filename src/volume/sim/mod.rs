@@ -272,6 +272,7 @@ impl Volume for SimVolume {
             return Err(Error::DenyConflict {
                 path: path.clone(),
                 holder: o.owner.name().to_owned(),
+                real_path: None,
             });
         }
         let len = s.file(idx).content.len_bytes();
@@ -297,6 +298,7 @@ impl Volume for SimVolume {
                     return Err(Error::DenyConflict {
                         path: to.clone(),
                         holder: o.owner.name().to_owned(),
+                        real_path: None,
                     });
                 }
                 let len = s.file(old).content.len_bytes();
@@ -325,6 +327,7 @@ impl Volume for SimVolume {
             return Err(Error::DenyConflict {
                 path: path.clone(),
                 holder: o.owner.name().to_owned(),
+                real_path: None,
             });
         }
         for o in s
