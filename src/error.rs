@@ -286,3 +286,117 @@ impl From<Error> for io::Error {
         io::Error::new(e.kind(), e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::os::faulty::FaultyVolume;
+    use crate::volume::{Access, Content, Deny, OsVolume, Owner, SimVolume, Volume};
+
+    const HD: &str = "Server HD";
+
+    fn volume() -> (tempfile::TempDir, OsVolume, VolumePath) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir(dir.path().join(HD)).expect("the volume's folder");
+        let v = OsVolume::open_dir(HD, &dir.path().join(HD)).expect("the volume");
+        let data = VolumePath::parse("Server HD:Microsoft Mail Data").expect("a path");
+        v.put_file(&data, Content::from_bytes(b"mail"))
+            .expect("the data file");
+        (dir, v, data)
+    }
+
+    /// The message names `path` on one line.
+    fn names(err: &Error, path: &impl std::fmt::Display) {
+        let msg = err.to_string();
+        assert!(msg.contains(&path.to_string()), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn deny_conflict_on_disk_has_the_real_path() {
+        let (_dir, v, data) = volume();
+        let real = v.root().join("Microsoft Mail Data");
+        let server = Owner::new("Microsoft Mail Server");
+        let _h = v
+            .open(&data, &server, Access::ReadWrite, Deny::WRITE)
+            .expect("the server's open");
+        let err = v
+            .open(&data, &Owner::new("Retrospect Remote"), Access::Read, Deny::WRITE)
+            .unwrap_err();
+        assert!(matches!(err, Error::DenyConflict { .. }), "{err}");
+        assert_eq!(err.path(), Some(real.as_path()));
+        names(&err, &data);
+        // Removing the held file: the same.
+        let err = v.remove_file(&data).unwrap_err();
+        assert!(matches!(err, Error::DenyConflict { .. }), "{err}");
+        assert_eq!(err.path(), Some(real.as_path()));
+    }
+
+    #[test]
+    fn disk_full_on_disk_has_the_real_path() {
+        let (_dir, v, data) = volume();
+        let real = v.root().join("Microsoft Mail Data");
+        let faulty = FaultyVolume::new(v).expect("the faulty layer");
+        // The data file's 4 bytes and 10 more.
+        faulty.set_capacity(14);
+        let h = faulty
+            .open(&data, &Owner::new("Microsoft Mail Server"), Access::ReadWrite, Deny::WRITE)
+            .expect("the open");
+        let err = faulty.write_at(h, 4, &[7; 11]).unwrap_err();
+        assert!(matches!(err, Error::DiskFull { needed_bytes: 11, .. }), "{err}");
+        assert_eq!(err.path(), Some(real.as_path()));
+        names(&err, &data);
+        // A whole-file write that does not fit: the same.
+        let copy = VolumePath::parse("Server HD:Copy").expect("a path");
+        let err = faulty
+            .put_file(&copy, Content::from_bytes(&[1; 64]))
+            .unwrap_err();
+        assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+        assert_eq!(err.path(), Some(faulty.inner().root().join("Copy").as_path()));
+    }
+
+    #[test]
+    fn invalid_name_on_disk_has_the_real_folder() {
+        let (_dir, v, _) = volume();
+        let bad = VolumePath::root(HD).join("Mail").join("..");
+        let err = v.real_path(&bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidName { .. }), "{err}");
+        assert_eq!(err.path(), Some(v.root().join("Mail").as_path()));
+        names(&err, &bad);
+    }
+
+    #[test]
+    fn simulated_errors_have_no_real_path() {
+        let hd = SimVolume::new(HD);
+        let data = VolumePath::parse("Server HD:Microsoft Mail Data").expect("a path");
+        hd.put_file(&data, Content::from_bytes(b"mail"))
+            .expect("the data file");
+        let server = Owner::new("Microsoft Mail Server");
+        let _h = hd
+            .open(&data, &server, Access::ReadWrite, Deny::WRITE)
+            .expect("the server's open");
+        let err = hd
+            .open(&data, &Owner::new("Retrospect Remote"), Access::Read, Deny::WRITE)
+            .unwrap_err();
+        assert!(matches!(err, Error::DenyConflict { .. }), "{err}");
+        assert_eq!(err.path(), None);
+        names(&err, &data);
+        let missing = VolumePath::root(HD).join("Mail Data Backup #1");
+        let err = hd.metadata(&missing).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        assert_eq!(err.path(), None);
+    }
+
+    #[test]
+    fn io_errors_have_their_path() {
+        let err = Error::Io {
+            path: PathBuf::from("/nowhere/Microsoft Mail Data"),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(
+            err.path(),
+            Some(std::path::Path::new("/nowhere/Microsoft Mail Data"))
+        );
+        assert_eq!(Error::BadHandle.path(), None);
+    }
+}
