@@ -28,7 +28,11 @@ use crate::volume::{
 };
 
 /// How the server reacts when another process opens its data file.
+///
+/// Non-exhaustive: variants may be added, so a `match` outside mailsim needs
+/// a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ConflictBehavior {
     /// Finish the transaction in flight, flush, close the file and stop: what
     /// Mail "usually" does, to prevent corruption.

@@ -78,7 +78,11 @@ impl fmt::Display for Outcome {
 }
 
 /// What a night cost and what it saved.
+///
+/// Non-exhaustive: metrics may be added, so outside mailsim read its fields
+/// (or start from `Metrics::default()`) rather than build it whole.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// All time the server was not serving: `planned_downtime + unplanned_downtime`.
     pub server_downtime: Duration,
@@ -135,7 +139,10 @@ impl Verdict {
 }
 
 /// One file in the backup set.
+///
+/// Non-exhaustive: fields may be added; reports build it, users read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ArchivedFile {
     /// Where the backup read it (a snapshot is archived under the live path).
     pub path: VolumePath,
