@@ -321,7 +321,12 @@ mod tests {
             .open(&data, &server, Access::ReadWrite, Deny::WRITE)
             .expect("the server's open");
         let err = v
-            .open(&data, &Owner::new("Retrospect Remote"), Access::Read, Deny::WRITE)
+            .open(
+                &data,
+                &Owner::new("Retrospect Remote"),
+                Access::Read,
+                Deny::WRITE,
+            )
             .unwrap_err();
         assert!(matches!(err, Error::DenyConflict { .. }), "{err}");
         assert_eq!(err.path(), Some(real.as_path()));
@@ -340,10 +345,24 @@ mod tests {
         // The data file's 4 bytes and 10 more.
         faulty.set_capacity(14);
         let h = faulty
-            .open(&data, &Owner::new("Microsoft Mail Server"), Access::ReadWrite, Deny::WRITE)
+            .open(
+                &data,
+                &Owner::new("Microsoft Mail Server"),
+                Access::ReadWrite,
+                Deny::WRITE,
+            )
             .expect("the open");
         let err = faulty.write_at(h, 4, &[7; 11]).unwrap_err();
-        assert!(matches!(err, Error::DiskFull { needed_bytes: 11, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::DiskFull {
+                    needed_bytes: 11,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert_eq!(err.path(), Some(real.as_path()));
         names(&err, &data);
         // A whole-file write that does not fit: the same.
@@ -352,7 +371,10 @@ mod tests {
             .put_file(&copy, Content::from_bytes(&[1; 64]))
             .unwrap_err();
         assert!(matches!(err, Error::DiskFull { .. }), "{err}");
-        assert_eq!(err.path(), Some(faulty.inner().root().join("Copy").as_path()));
+        assert_eq!(
+            err.path(),
+            Some(faulty.inner().root().join("Copy").as_path())
+        );
     }
 
     #[test]
@@ -376,7 +398,12 @@ mod tests {
             .open(&data, &server, Access::ReadWrite, Deny::WRITE)
             .expect("the server's open");
         let err = hd
-            .open(&data, &Owner::new("Retrospect Remote"), Access::Read, Deny::WRITE)
+            .open(
+                &data,
+                &Owner::new("Retrospect Remote"),
+                Access::Read,
+                Deny::WRITE,
+            )
             .unwrap_err();
         assert!(matches!(err, Error::DenyConflict { .. }), "{err}");
         assert_eq!(err.path(), None);

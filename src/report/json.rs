@@ -220,7 +220,10 @@ mod tests {
         let archive = printed(&r)["archive"].clone();
         assert!(!r.archive().is_empty());
         for (a, printed) in r.archive().iter().zip(archive.as_array().expect("a list")) {
-            assert_eq!(&serde_json::to_value(a).expect("a file serializes"), printed);
+            assert_eq!(
+                &serde_json::to_value(a).expect("a file serializes"),
+                printed
+            );
             // The verdict's keys are the entry's, beside the file's own.
             let verdict = serde_json::to_value(a.verdict).expect("a verdict serializes");
             let verdict = verdict.as_object().expect("an object");

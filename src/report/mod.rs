@@ -159,6 +159,10 @@ pub struct ArchivedFile {
 }
 
 /// Everything a run found: outcome, metrics, archive verdicts and timeline.
+///
+/// [`Report`], [`Metrics`], [`ArchivedFile`], [`Verdict`] and [`Outcome`]
+/// implement `serde::Serialize` as their parts of the schema of
+/// [`Report::to_json`].
 #[derive(Clone, Debug)]
 pub struct Report {
     pub(crate) outcome: Outcome,
@@ -256,7 +260,9 @@ impl Report {
         out
     }
 
-    /// The report in the versioned JSON schema (see [`SCHEMA_VERSION`]).
+    /// The report in the versioned JSON schema (see [`SCHEMA_VERSION`]):
+    /// its `serde::Serialize` impl, printed with object keys sorted, so that
+    /// `serde_json::to_value(&report)` is the value this prints.
     pub fn to_json(&self) -> String {
         json::to_json(self)
     }
