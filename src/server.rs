@@ -68,7 +68,10 @@ pub enum ServerState {
 }
 
 /// A committed transaction.
+///
+/// Non-exhaustive: fields may be added; mailsim builds it, users read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Commit {
     /// Generation of the data file after the commit.
     pub generation: u64,

@@ -139,6 +139,17 @@ pub struct Failure {
 
 impl Failure {
     /// A failure for `reason`, retryable or not.
+    ///
+    /// ```
+    /// use mailsim::policy::{Failure, Prepared};
+    ///
+    /// let busy = Failure::retryable("the writer is busy");
+    /// assert!(busy.retryable);
+    /// assert_eq!(busy.reason, "the writer is busy");
+    /// assert_eq!(Failure::new("vetoed", false), Failure::permanent("vetoed"));
+    /// assert!(!Failure::permanent("vetoed").retryable);
+    /// let _give_up = Prepared::GiveUp(busy);
+    /// ```
     pub fn new(reason: impl Into<String>, retryable: bool) -> Failure {
         Failure {
             reason: reason.into(),
