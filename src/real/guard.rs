@@ -84,8 +84,9 @@ impl LiveFileGuard {
     ///   another) holds a lock on the file; `holder` names the processes
     ///   holding it now, e.g. `"mailsim (pid 1234)"` or `"flock (pid 10),
     ///   sleep (pid 11)"`, or `"another process"` where the system
-    ///   cannot tell; `path` is `VolumePath::root` of the real path, which
-    ///   displays as that path. (Where the lock table cannot be read, the
+    ///   cannot tell; `real_path` (and [`Error::path`]) is the real path,
+    ///   and `path` is `VolumePath::root` of it, which displays as that
+    ///   path. (Where the lock table cannot be read, the
     ///   conflict is found after opening, and the holder may see the open.)
     /// - `Error::Io` naming `path`: missing (`ErrorKind::NotFound`), a
     ///   folder, not readable and writable, or the inotify watch could not be
