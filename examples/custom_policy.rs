@@ -4,10 +4,9 @@
 //! Run with `cargo run --example custom_policy`.
 
 use mailsim::policy::{
-    ExcludeAny, ExcludeGlob, ExclusionPolicy, NightInfo, Prepared, ServerControl, SnapshotPolicy,
-    SnapshotSession,
+    EventKind, ExcludeAny, ExcludeGlob, ExclusionPolicy, NightInfo, Prepared, ServerControl,
+    SnapshotPolicy, SnapshotSession,
 };
-use mailsim::report::EventKind;
 use mailsim::{ConflictBehavior, Outcome, Scenario, Verdict, VolumePath};
 
 /// Skips every file that belongs to the mail server: its extension, its data

@@ -42,10 +42,15 @@ pub enum Error {
     /// an open already in place (the File Manager's `afpDenyConflict`).
     #[error("{path}: deny conflict: {holder} has it open")]
     DenyConflict {
-        /// The file.
+        /// The file. For a real-file helper with no volume (such as
+        /// `mailsim::real::LiveFileGuard`), `VolumePath::root` of the real
+        /// path, so that the message names it.
         path: VolumePath,
         /// Who holds the conflicting open.
         holder: String,
+        /// The file on disk, for an [`OsVolume`](crate::volume::OsVolume)
+        /// or a real-file helper; `None` on a simulated volume.
+        real_path: Option<PathBuf>,
     },
     /// A write through a handle opened without write access.
     #[error("{path}: not opened for writing")]
@@ -65,12 +70,17 @@ pub enum Error {
     /// Not enough room on the volume for a write or a copy.
     #[error("{path}: disk full ({needed_bytes} bytes needed, {available_bytes} available)")]
     DiskFull {
-        /// The file being written.
+        /// The file being written. For a real-file helper with no volume
+        /// (such as `mailsim::real::Rotation`), `VolumePath::root` of the
+        /// real path, so that the message names it.
         path: VolumePath,
         /// Bytes the operation needed.
         needed_bytes: u64,
         /// Bytes the volume had free.
         available_bytes: u64,
+        /// The file on disk, for an [`OsVolume`](crate::volume::OsVolume)
+        /// or a real-file helper; `None` on a simulated volume.
+        real_path: Option<PathBuf>,
     },
     /// An injected or real I/O failure on a volume path.
     #[error("{path}: I/O error: {reason}")]
@@ -133,12 +143,18 @@ pub enum Error {
     /// touched on disk.
     #[error("{path}: invalid name {name:?}: {reason}")]
     InvalidName {
-        /// The path (or, for a real-file helper, its folder) the name was part of.
+        /// The path (or, for a real-file helper, `VolumePath::root` of its
+        /// folder) the name was part of.
         path: VolumePath,
         /// The offending component or name.
         name: String,
         /// Why it is refused.
         reason: &'static str,
+        /// The folder on disk the name was refused in (for an
+        /// [`OsVolume`](crate::volume::OsVolume), the volume's folder joined
+        /// with the components before the offending one); `None` on a
+        /// simulated volume.
+        real_path: Option<PathBuf>,
     },
     /// A path on an [`OsVolume`](crate::volume::OsVolume) that would lead out
     /// of the volume's folder through a symlink (one pointing outside, a
@@ -194,6 +210,51 @@ impl Error {
         }
     }
 
+    /// The real path of the file (or folder) the error is about: the one
+    /// on disk for an [`Io`](Error::Io), [`PathEscapes`](Error::PathEscapes),
+    /// [`NotAHistory`](Error::NotAHistory) or [`History`](Error::History)
+    /// error, and for a [`DenyConflict`](Error::DenyConflict),
+    /// [`DiskFull`](Error::DiskFull) or [`InvalidName`](Error::InvalidName)
+    /// on an [`OsVolume`](crate::volume::OsVolume) or from a real-file
+    /// helper. `None` for an error about a simulated volume, or one that
+    /// names no file at all (the volume path, when there is one, is in the
+    /// variant's `path` field).
+    ///
+    /// ```
+    /// use mailsim::volume::{Access, Deny, Owner, SimVolume, Volume};
+    /// use mailsim::VolumePath;
+    ///
+    /// let hd = SimVolume::new("Server HD");
+    /// let nothing = VolumePath::parse("Server HD:nothing").unwrap();
+    /// let backup = Owner::new("Retrospect Remote");
+    /// let err = hd.open(&nothing, &backup, Access::Read, Deny::NONE).unwrap_err();
+    /// assert_eq!(err.path(), None); // a simulated volume has no real path
+    /// ```
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Io { path, .. }
+            | Error::PathEscapes { path }
+            | Error::NotAHistory { path, .. }
+            | Error::History { path, .. } => Some(path),
+            Error::DenyConflict { real_path, .. }
+            | Error::DiskFull { real_path, .. }
+            | Error::InvalidName { real_path, .. } => real_path.as_deref(),
+            Error::NotFound { .. }
+            | Error::AlreadyExists { .. }
+            | Error::IsAFolder { .. }
+            | Error::NotAFolder { .. }
+            | Error::NotWritable { .. }
+            | Error::BadHandle
+            | Error::NoSuchVolume { .. }
+            | Error::VolumeIo { .. }
+            | Error::Crashed { .. }
+            | Error::SnapshotStalled { .. }
+            | Error::DataFile { .. }
+            | Error::InvalidScenario { .. }
+            | Error::InvalidScenarioFile { .. } => None,
+        }
+    }
+
     /// The `io::ErrorKind` closest to this error.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
@@ -223,5 +284,146 @@ impl Error {
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         io::Error::new(e.kind(), e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::os::faulty::FaultyVolume;
+    use crate::volume::{Access, Content, Deny, OsVolume, Owner, SimVolume, Volume};
+
+    const HD: &str = "Server HD";
+
+    fn volume() -> (tempfile::TempDir, OsVolume, VolumePath) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir(dir.path().join(HD)).expect("the volume's folder");
+        let v = OsVolume::open_dir(HD, &dir.path().join(HD)).expect("the volume");
+        let data = VolumePath::parse("Server HD:Microsoft Mail Data").expect("a path");
+        v.put_file(&data, Content::from_bytes(b"mail"))
+            .expect("the data file");
+        (dir, v, data)
+    }
+
+    /// The message names `path` on one line.
+    fn names(err: &Error, path: &impl std::fmt::Display) {
+        let msg = err.to_string();
+        assert!(msg.contains(&path.to_string()), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn deny_conflict_on_disk_has_the_real_path() {
+        let (_dir, v, data) = volume();
+        let real = v.root().join("Microsoft Mail Data");
+        let server = Owner::new("Microsoft Mail Server");
+        let _h = v
+            .open(&data, &server, Access::ReadWrite, Deny::WRITE)
+            .expect("the server's open");
+        let err = v
+            .open(
+                &data,
+                &Owner::new("Retrospect Remote"),
+                Access::Read,
+                Deny::WRITE,
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::DenyConflict { .. }), "{err}");
+        assert_eq!(err.path(), Some(real.as_path()));
+        names(&err, &data);
+        // Removing the held file: the same.
+        let err = v.remove_file(&data).unwrap_err();
+        assert!(matches!(err, Error::DenyConflict { .. }), "{err}");
+        assert_eq!(err.path(), Some(real.as_path()));
+    }
+
+    #[test]
+    fn disk_full_on_disk_has_the_real_path() {
+        let (_dir, v, data) = volume();
+        let real = v.root().join("Microsoft Mail Data");
+        let faulty = FaultyVolume::new(v).expect("the faulty layer");
+        // The data file's 4 bytes and 10 more.
+        faulty.set_capacity(14);
+        let h = faulty
+            .open(
+                &data,
+                &Owner::new("Microsoft Mail Server"),
+                Access::ReadWrite,
+                Deny::WRITE,
+            )
+            .expect("the open");
+        let err = faulty.write_at(h, 4, &[7; 11]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::DiskFull {
+                    needed_bytes: 11,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.path(), Some(real.as_path()));
+        names(&err, &data);
+        // A whole-file write that does not fit: the same.
+        let copy = VolumePath::parse("Server HD:Copy").expect("a path");
+        let err = faulty
+            .put_file(&copy, Content::from_bytes(&[1; 64]))
+            .unwrap_err();
+        assert!(matches!(err, Error::DiskFull { .. }), "{err}");
+        assert_eq!(
+            err.path(),
+            Some(faulty.inner().root().join("Copy").as_path())
+        );
+    }
+
+    #[test]
+    fn invalid_name_on_disk_has_the_real_folder() {
+        let (_dir, v, _) = volume();
+        let bad = VolumePath::root(HD).join("Mail").join("..");
+        let err = v.real_path(&bad).unwrap_err();
+        assert!(matches!(err, Error::InvalidName { .. }), "{err}");
+        assert_eq!(err.path(), Some(v.root().join("Mail").as_path()));
+        names(&err, &bad);
+    }
+
+    #[test]
+    fn simulated_errors_have_no_real_path() {
+        let hd = SimVolume::new(HD);
+        let data = VolumePath::parse("Server HD:Microsoft Mail Data").expect("a path");
+        hd.put_file(&data, Content::from_bytes(b"mail"))
+            .expect("the data file");
+        let server = Owner::new("Microsoft Mail Server");
+        let _h = hd
+            .open(&data, &server, Access::ReadWrite, Deny::WRITE)
+            .expect("the server's open");
+        let err = hd
+            .open(
+                &data,
+                &Owner::new("Retrospect Remote"),
+                Access::Read,
+                Deny::WRITE,
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::DenyConflict { .. }), "{err}");
+        assert_eq!(err.path(), None);
+        names(&err, &data);
+        let missing = VolumePath::root(HD).join("Mail Data Backup #1");
+        let err = hd.metadata(&missing).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+        assert_eq!(err.path(), None);
+    }
+
+    #[test]
+    fn io_errors_have_their_path() {
+        let err = Error::Io {
+            path: PathBuf::from("/nowhere/Microsoft Mail Data"),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
+        assert_eq!(
+            err.path(),
+            Some(std::path::Path::new("/nowhere/Microsoft Mail Data"))
+        );
+        assert_eq!(Error::BadHandle.path(), None);
     }
 }

@@ -28,7 +28,11 @@ use crate::volume::{
 };
 
 /// How the server reacts when another process opens its data file.
+///
+/// Non-exhaustive: variants may be added, so a `match` outside mailsim needs
+/// a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ConflictBehavior {
     /// Finish the transaction in flight, flush, close the file and stop: what
     /// Mail "usually" does, to prevent corruption.
@@ -64,7 +68,10 @@ pub enum ServerState {
 }
 
 /// A committed transaction.
+///
+/// Non-exhaustive: fields may be added; mailsim builds it, users read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Commit {
     /// Generation of the data file after the commit.
     pub generation: u64,

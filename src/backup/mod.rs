@@ -37,7 +37,10 @@ use open_files::Gate;
 use reading::{Reading, Source};
 
 /// A file copied into the backup set.
+///
+/// Non-exhaustive: fields may be added; mailsim builds it, users read it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BackupItem {
     /// Where it was read.
     pub path: VolumePath,
@@ -67,7 +70,10 @@ enum Phase {
 }
 
 /// Counts the backup keeps.
+///
+/// Non-exhaustive: fields may be added; mailsim builds it, users read it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BackupStats {
     /// Files archived.
     pub files_archived: u64,

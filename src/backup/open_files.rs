@@ -9,7 +9,11 @@ use crate::time::SimTime;
 use crate::volume::{PAGE_BYTES, Volume, VolumePath};
 
 /// How the backup treats a file that another process may hold open.
+///
+/// Non-exhaustive: variants may be added, so a `match` outside mailsim needs
+/// a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum OpenFilePolicy {
     /// Open it read-only whatever holds it, as in 1993: a foreign access.
     IgnoreLocks,

@@ -203,6 +203,7 @@ impl<V: NightVolume> ServerControl for Night<'_, V> {
                 path: dest.clone(),
                 needed_bytes: need,
                 available_bytes: avail,
+                real_path: volume.disk_path(dest),
             });
         }
         // Temporary name, synced, renamed: never a half-written copy under

@@ -77,6 +77,7 @@ fn conflict(path: &Path) -> Error {
     Error::DenyConflict {
         path: as_volume_path(path),
         holder,
+        real_path: Some(path.to_path_buf()),
     }
 }
 
@@ -96,8 +97,9 @@ impl LiveFileGuard {
     ///   another) holds a lock on the file; `holder` names the processes
     ///   holding it now, e.g. `"mailsim (pid 1234)"` or `"flock (pid 10),
     ///   sleep (pid 11)"`, or `"another process"` where the system
-    ///   cannot tell; `path` is `VolumePath::root` of the real path, which
-    ///   displays as that path. (Where the lock table cannot be read, the
+    ///   cannot tell; `real_path` (and [`Error::path`]) is the real path,
+    ///   and `path` is `VolumePath::root` of it, which displays as that
+    ///   path. (Where the lock table cannot be read, the
     ///   conflict is found after opening, and the holder may see the open.)
     /// - `Error::Io` naming `path`: missing (`ErrorKind::NotFound`), a
     ///   folder, not readable and writable, or the inotify watch could not be
@@ -341,7 +343,13 @@ mod tests {
         // A second guard is refused, naming this process, and is no open.
         let err = LiveFileGuard::acquire(&p).unwrap_err();
         match &err {
-            Error::DenyConflict { holder, path } => {
+            Error::DenyConflict {
+                holder,
+                path,
+                real_path,
+            } => {
+                assert_eq!(real_path.as_deref(), Some(p.as_path()));
+                assert_eq!(err.path(), Some(p.as_path()));
                 assert!(
                     !OpenWatch::is_supported()
                         || holder.contains(&format!("(pid {})", std::process::id())),

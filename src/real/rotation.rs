@@ -74,6 +74,7 @@ impl RotationWriter {
                 path: VolumePath::root(dir.display().to_string()),
                 name: base_name.to_owned(),
                 reason,
+                real_path: Some(dir.to_path_buf()),
             });
         }
         Ok(RotationWriter {
@@ -149,8 +150,9 @@ impl RotationWriter {
     /// a large file on a slow disk).
     ///
     /// # Errors
-    /// [`Error::DiskFull`] (its `path` is `VolumePath::root` of the real path
-    /// of #1, displaying as that path) when the folder has less free space
+    /// [`Error::DiskFull`] (its `real_path`, and [`Error::path`], is the real
+    /// path of #1; its `path` is `VolumePath::root` of it, displaying as
+    /// that path) when the folder has less free space
     /// than `src`'s length, before anything is written, or when the disk
     /// fills during the copy (the temporary file is then removed);
     /// `Error::Io` naming the path for any other failure (the rotation is
@@ -306,6 +308,7 @@ impl RotationWriter {
             path: VolumePath::root(self.path_of(1).display().to_string()),
             needed_bytes,
             available_bytes,
+            real_path: Some(self.path_of(1)),
         }
     }
 }
@@ -384,6 +387,7 @@ mod tests {
             ),
             "{err}"
         );
+        assert_eq!(err.path(), Some(w.path_of(1).as_path()));
         assert_eq!(names(dir.path()), ["Mail Data Backup #1"]);
         assert_eq!(std::fs::read(w.path_of(1)).unwrap(), b"old");
         // Exactly enough is enough.
@@ -449,10 +453,10 @@ mod tests {
     fn refuses_bad_base_names() {
         let dir = Path::new("/nonexistent");
         for bad in ["", "..", "a/b", ".mailsim-tmp-x"] {
-            assert!(matches!(
-                RotationWriter::new(dir, bad, 3),
-                Err(Error::InvalidName { .. })
-            ));
+            let err = RotationWriter::new(dir, bad, 3).unwrap_err();
+            assert!(matches!(err, Error::InvalidName { .. }), "{err}");
+            // The folder the name was refused in.
+            assert_eq!(err.path(), Some(dir));
         }
         assert_eq!(RotationWriter::new(dir, "x", 0).unwrap().keep(), 1);
         let missing = RotationWriter::new(dir, "x", 3).unwrap();

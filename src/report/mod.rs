@@ -79,7 +79,11 @@ impl fmt::Display for Outcome {
 }
 
 /// What a night cost and what it saved.
+///
+/// Non-exhaustive: metrics may be added, so outside mailsim read its fields
+/// (or start from `Metrics::default()`) rather than build it whole.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// All time the server was not serving: `planned_downtime + unplanned_downtime`.
     pub server_downtime: Duration,
@@ -143,7 +147,10 @@ impl Verdict {
 }
 
 /// One file in the backup set.
+///
+/// Non-exhaustive: fields may be added; reports build it, users read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ArchivedFile {
     /// Where the backup read it (a snapshot is archived under the live path).
     pub path: VolumePath,
@@ -164,6 +171,10 @@ pub struct ArchivedFile {
 }
 
 /// Everything a run found: outcome, metrics, archive verdicts and timeline.
+///
+/// [`Report`], [`Metrics`], [`ArchivedFile`], [`Verdict`] and [`Outcome`]
+/// implement `serde::Serialize` as their parts of the schema of
+/// [`Report::to_json`].
 #[derive(Clone, Debug)]
 pub struct Report {
     pub(crate) outcome: Outcome,
@@ -290,7 +301,9 @@ impl Report {
         out
     }
 
-    /// The report in the versioned JSON schema (see [`SCHEMA_VERSION`]).
+    /// The report in the versioned JSON schema (see [`SCHEMA_VERSION`]):
+    /// its `serde::Serialize` impl, printed with object keys sorted, so that
+    /// `serde_json::to_value(&report)` is the value this prints.
     pub fn to_json(&self) -> String {
         json::to_json(self)
     }

@@ -405,4 +405,13 @@ pub trait Volume: Send + Sync + fmt::Debug {
 
     /// Free space in bytes.
     fn available_bytes(&self) -> Result<u64>;
+
+    /// The file on disk that `path` names, for a volume backed by real
+    /// files, so that errors about it can carry it
+    /// ([`Error::path`](crate::Error::path)); `None`, the default, for a
+    /// simulated volume or a path that cannot name a file on disk.
+    fn disk_path(&self, path: &VolumePath) -> Option<std::path::PathBuf> {
+        let _ = path;
+        None
+    }
 }

@@ -238,6 +238,7 @@ fn a_scheduled_copy_does_not_keep_the_backup_off_the_live_file() {
                 Some(ConflictBehavior::Hang) => set(&[Outcome::Hang]),
                 Some(ConflictBehavior::Tolerate) => set(&[Outcome::Clean, Outcome::Corrupted]),
                 None => set(&[Outcome::GracefulShutdown, Outcome::Hang]),
+                Some(other) => panic!("no expectation for {other:?}"),
             };
             assert_eq!(outcomes(&live), expected, "{conflict:?}");
             // KB remedy 4 whole: the copy aside, and Mail Data excluded.

@@ -195,6 +195,7 @@ pub(super) fn refuse_held(real: &Path) -> Result<(), CliError> {
             mailsim::Error::DenyConflict {
                 path: VolumePath::root(real.display().to_string()),
                 holder,
+                real_path: Some(real.to_path_buf()),
             },
         )),
         _ => Ok(()),

@@ -20,7 +20,11 @@ use crate::volume::VolumePath;
 /// `retry_interval` apart before the policy gives up. A writer that vetoes
 /// fails non-retryably. Cost: a pause of `freeze_time + snapshot_time` per
 /// attempt.
+///
+/// Non-exhaustive: fields may be added, so build it from `Default` and the
+/// setters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FreezeThaw {
     /// How long the writer may take to freeze (VSS: 60 s).
     pub freeze_timeout: Duration,

@@ -112,7 +112,11 @@ impl NightInfo {
 }
 
 /// Whether scheduled work is finished.
+///
+/// Non-exhaustive: variants may be added, so a `match` outside mailsim needs
+/// a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Next {
     /// Finished for tonight.
     Done,
@@ -121,7 +125,11 @@ pub enum Next {
 }
 
 /// Why a policy could not provide a consistent copy.
+///
+/// Non-exhaustive: fields may be added, so build one with [`Failure::new`],
+/// [`Failure::retryable`] or [`Failure::permanent`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Failure {
     /// What went wrong, in a few words.
     pub reason: String,
@@ -129,8 +137,43 @@ pub struct Failure {
     pub retryable: bool,
 }
 
+impl Failure {
+    /// A failure for `reason`, retryable or not.
+    ///
+    /// ```
+    /// use mailsim::policy::{Failure, Prepared};
+    ///
+    /// let busy = Failure::retryable("the writer is busy");
+    /// assert!(busy.retryable);
+    /// assert_eq!(busy.reason, "the writer is busy");
+    /// assert_eq!(Failure::new("vetoed", false), Failure::permanent("vetoed"));
+    /// assert!(!Failure::permanent("vetoed").retryable);
+    /// let _give_up = Prepared::GiveUp(busy);
+    /// ```
+    pub fn new(reason: impl Into<String>, retryable: bool) -> Failure {
+        Failure {
+            reason: reason.into(),
+            retryable,
+        }
+    }
+
+    /// A failure that trying again later could cure (a writer busy now).
+    pub fn retryable(reason: impl Into<String>) -> Failure {
+        Failure::new(reason, true)
+    }
+
+    /// A failure that trying again cannot cure (a writer's veto).
+    pub fn permanent(reason: impl Into<String>) -> Failure {
+        Failure::new(reason, false)
+    }
+}
+
 /// What the backup should archive for the live file.
+///
+/// Non-exhaustive: variants may be added, so a `match` outside mailsim needs
+/// a wildcard arm.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Prepared {
     /// Read the live file itself (with the backup's open-file policy).
     ReadLive,

@@ -18,7 +18,11 @@ use crate::volume::{CopyBuilder, VolumePath};
 /// Under heavy traffic it may never finish: that livelock is reported.
 ///
 /// Cost: no pause at all; the price is the risk of never finishing.
+///
+/// Non-exhaustive: fields may be added, so build it from `Default` and the
+/// setters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OnlineCopy {
     /// Pages (4 KiB) copied per step (SQLite's example: 5; here 100).
     pub pages_per_step: u64,

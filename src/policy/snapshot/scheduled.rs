@@ -20,7 +20,11 @@ use crate::volume::VolumePath;
 /// Cost: a pause of the copy's duration at `disk_bytes_per_sec`. Fault (KB
 /// Q68600): when the control panel fails to load it silently makes no copy,
 /// and the backup archives a stale one.
+///
+/// Non-exhaustive: fields may be added, so build it from `Default` and the
+/// setters.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ScheduledCopy {
     /// When the copy is made.
     pub at: TimeOfDay,
@@ -166,6 +170,7 @@ fn rotate_and_copy(server: &mut dyn ServerControl, p: &ScheduledCopy) -> Result<
             path: p.copy_path(1),
             needed_bytes: need,
             available_bytes: avail,
+            real_path: dest.disk_path(&p.copy_path(1)),
         });
     }
     let oldest = p.copy_path(p.keep);

@@ -13,7 +13,11 @@ use crate::volume::VolumePath;
 ///
 /// Cost: planned downtime from the stop to the restart; requests meanwhile
 /// are deferred.
+///
+/// Non-exhaustive: fields may be added, so build it from `Default` and the
+/// setters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StopServer {
     /// Restart as soon as the data file is archived, not at the end of the backup.
     pub restart_after_file: bool,

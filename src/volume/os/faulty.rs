@@ -139,6 +139,7 @@ impl FaultyVolume {
                     path: path.clone(),
                     needed_bytes: need,
                     available_bytes: avail,
+                    real_path: self.inner.real_path(path).ok(),
                 });
             }
             s.used_bytes += need;
@@ -376,5 +377,9 @@ impl Volume for FaultyVolume {
         let limit = s.capacity_bytes.saturating_sub(s.used_bytes);
         drop(s);
         Ok(self.inner.available_bytes()?.min(limit))
+    }
+
+    fn disk_path(&self, path: &VolumePath) -> Option<std::path::PathBuf> {
+        self.inner.disk_path(path)
     }
 }

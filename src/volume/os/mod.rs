@@ -230,6 +230,7 @@ impl OsVolume {
             path: path.clone(),
             needed_bytes,
             available_bytes: lock::available_space(&self.root).unwrap_or(0),
+            real_path: self.real_path(path).ok(),
         }
     }
 
@@ -344,6 +345,10 @@ impl Volume for OsVolume {
 
     fn available_bytes(&self) -> Result<u64> {
         lock::available_space(&self.root).map_err(io_at(&self.root))
+    }
+
+    fn disk_path(&self, path: &VolumePath) -> Option<std::path::PathBuf> {
+        self.real_path(path).ok()
     }
 }
 

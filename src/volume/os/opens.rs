@@ -349,6 +349,7 @@ fn check_deny(
         return Err(Error::DenyConflict {
             path: path.clone(),
             holder: o.owner.name().to_owned(),
+            real_path: Some(real.to_path_buf()),
         });
     }
     if access.writes() || want.is_some() {
@@ -358,6 +359,7 @@ fn check_deny(
             return Err(Error::DenyConflict {
                 path: path.clone(),
                 holder,
+                real_path: Some(real.to_path_buf()),
             });
         }
     }
@@ -410,6 +412,7 @@ fn take_lock(
         return Err(Error::DenyConflict {
             path: path.clone(),
             holder,
+            real_path: Some(real.to_path_buf()),
         });
     }
     Ok(file)

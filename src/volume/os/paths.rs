@@ -34,7 +34,7 @@ impl OsVolume {
             });
         }
         let comps = path.components();
-        for c in comps {
+        for (i, c) in comps.iter().enumerate() {
             let reason = if c.is_empty() {
                 Some("empty")
             } else if c == "." || c == ".." {
@@ -45,10 +45,14 @@ impl OsVolume {
                 None
             };
             if let Some(reason) = reason {
+                // The folder on disk the name was refused in.
+                let mut folder = self.root.to_path_buf();
+                folder.extend(comps[..i].iter().map(|c| c.as_str()));
                 return Err(Error::InvalidName {
                     path: path.clone(),
                     name: c.clone(),
                     reason,
+                    real_path: Some(folder),
                 });
             }
         }

@@ -103,6 +103,7 @@ pub(super) fn put_file(vol: &OsVolume, path: &VolumePath, content: Content) -> R
             path: path.clone(),
             needed_bytes: len,
             available_bytes: available,
+            real_path: Some(real.clone()),
         });
     }
     let tmp = real.with_file_name(vol.temp_name());
@@ -141,6 +142,7 @@ pub(super) fn remove_file(vol: &OsVolume, path: &VolumePath) -> Result<()> {
             return Err(Error::DenyConflict {
                 path: path.clone(),
                 holder,
+                real_path: Some(real.clone()),
             });
         }
         fs::remove_file(&real).map_err(|e| vol.os_error(path, &real, e))?;
@@ -166,6 +168,7 @@ pub(super) fn rename(vol: &OsVolume, from: &VolumePath, to: &VolumePath) -> Resu
             return Err(Error::DenyConflict {
                 path: to.clone(),
                 holder,
+                real_path: Some(real_to.clone()),
             });
         }
     }

@@ -287,6 +287,7 @@ impl Volume for SimVolume {
             return Err(Error::DenyConflict {
                 path: path.clone(),
                 holder: o.owner.name().to_owned(),
+                real_path: None,
             });
         }
         let len = s.file(idx).content.len_bytes();
@@ -312,6 +313,7 @@ impl Volume for SimVolume {
                     return Err(Error::DenyConflict {
                         path: to.clone(),
                         holder: o.owner.name().to_owned(),
+                        real_path: None,
                     });
                 }
                 let len = s.file(old).content.len_bytes();
@@ -340,6 +342,7 @@ impl Volume for SimVolume {
             return Err(Error::DenyConflict {
                 path: path.clone(),
                 holder: o.owner.name().to_owned(),
+                real_path: None,
             });
         }
         for o in s

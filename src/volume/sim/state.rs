@@ -186,6 +186,7 @@ impl State {
                 path: self.opens[i].path.clone(),
                 needed_bytes,
                 available_bytes,
+                real_path: None,
             });
         }
         if self.faults.crash_at_sync.is_some() {
@@ -244,6 +245,7 @@ impl State {
                 path: path.clone(),
                 needed_bytes,
                 available_bytes,
+                real_path: None,
             })
     }
 
