@@ -117,6 +117,7 @@ fn main() -> Result<(), mailsim::Error> {
             Verdict::Consistent { generation, .. } =>
                 format!("consistent at generation {generation}"),
             Verdict::Torn => "torn".to_owned(),
+            other => format!("{other:?}"),
         },
         report.metrics().server_downtime
     );

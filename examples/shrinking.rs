@@ -12,9 +12,10 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use mailsim::VolumePath;
-use mailsim::policy::{NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession};
+use mailsim::policy::{
+    CopyBuilder, NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession,
+};
 use mailsim::testing::{Scenarios, check_sound};
-use mailsim::volume::CopyBuilder;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 
 /// An online copy through the server's own handle that never starts over

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use mailsim::invariants::Invariant;
 use mailsim::policy::{
-    Entry, ExclusionPolicy, NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession,
+    Chunk, CopyBuilder, Entry, ExclusionPolicy, NightInfo, Prepared, ServerControl, SimTime,
+    SnapshotPolicy, SnapshotSession,
 };
 use mailsim::testing::{
     Bounds, Night, Scenarios, check_sound, explore, explore_until, replay_explored,
 };
-use mailsim::volume::{Chunk, CopyBuilder};
 use mailsim::{ConflictBehavior, Outcome, Report, Scenario, VolumePath};
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
@@ -61,7 +61,7 @@ struct BrokenOnlineCopy;
 struct BrokenOnlineNight {
     copied: Vec<Chunk>,
     pos: u64,
-    started: Option<mailsim::SimTime>,
+    started: Option<SimTime>,
 }
 
 impl SnapshotPolicy for BrokenOnlineCopy {

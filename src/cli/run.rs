@@ -292,6 +292,8 @@ fn summary(report: &Report) -> String {
                     }
                 ),
                 Verdict::Torn => "TORN: equals no state the file ever held".to_owned(),
+                // A verdict of a later version of the library.
+                other => format!("{other:?}"),
             };
             format!("  {}{}: {verdict}", night_prefix(report, a.night), a.path)
         })

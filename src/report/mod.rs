@@ -117,6 +117,7 @@ pub struct Metrics {
 
 /// The oracle's judgement of an archived copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The copy equals a state the file held between transactions.
     Consistent {

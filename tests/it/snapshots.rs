@@ -150,7 +150,7 @@ fn the_rotation_keeps_three_copies_with_number_one_newest() {
             assert!(pair[0].taken_at > pair[1].taken_at);
             let generation = |a: &mailsim::ArchivedFile| match a.verdict {
                 Verdict::Consistent { generation, .. } => generation,
-                Verdict::Torn => panic!("torn copy"),
+                other => panic!("{other:?}"),
             };
             assert!(generation(pair[0]) > generation(pair[1]));
         }
@@ -201,11 +201,11 @@ fn q68600_the_control_panel_did_not_load_so_a_stale_copy_is_archived() {
         Verdict::Consistent {
             generation: match newest.verdict {
                 Verdict::Consistent { generation, .. } => generation,
-                Verdict::Torn => unreachable!(),
+                other => unreachable!("{other:?}"),
             },
             age: match night2.verdict {
                 Verdict::Consistent { age, .. } => age,
-                Verdict::Torn => unreachable!(),
+                other => unreachable!("{other:?}"),
             },
             stale: false,
         }
