@@ -11,7 +11,7 @@ mod file;
 pub(crate) mod preset;
 mod token;
 pub(crate) mod traffic;
-mod unsupplied;
+pub(crate) mod unsupplied;
 
 use std::fmt;
 use std::sync::Arc;

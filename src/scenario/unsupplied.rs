@@ -74,6 +74,31 @@ fn missing_exclusion(p: &Arc<dyn ExclusionPolicy>) -> Option<&str> {
         .find_map(missing_exclusion)
 }
 
+/// The names of the snapshot policy and the exclusion that `o` would hold
+/// once saved and read back (in a file or a token) but cannot build: the
+/// user's own, to be supplied.
+pub(crate) fn own_policies(o: &Options) -> (Option<String>, Option<String>) {
+    fn own_exclusion(p: &Arc<dyn ExclusionPolicy>) -> Option<String> {
+        let Some(any) = p.as_any() else {
+            return Some(format!("{p:?}"));
+        };
+        if let Some(u) = any.downcast_ref::<UnsuppliedExclusion>() {
+            return Some(u.name.clone());
+        }
+        any.downcast_ref::<ExcludeAny>()?
+            .policies()
+            .iter()
+            .find_map(own_exclusion)
+    }
+    let snapshot = match o.snapshot.as_any() {
+        None => Some(o.snapshot.name().to_owned()),
+        Some(a) => a
+            .downcast_ref::<UnsuppliedSnapshot>()
+            .map(|u| u.name.clone()),
+    };
+    (snapshot, own_exclusion(&o.exclusion))
+}
+
 /// Refuses a scenario that names a policy it does not hold.
 pub(super) fn check(o: &Options) -> Result<()> {
     if let Some(u) = o

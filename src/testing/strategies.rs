@@ -183,23 +183,21 @@ impl fmt::Debug for Night {
     /// failing property test prints, instead of the choices one by one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let token = self.replay_token();
-        let policy = self.scenario.snapshot_policy();
-        let own = policy.as_any().is_none();
+        let (snapshot, exclusion) = crate::scenario::unsupplied::own_policies(&self.scenario.opts);
         writeln!(f, "Night {{ replay token: {token} }}")?;
         writeln!(f, "// replay it:")?;
         writeln!(
             f,
             "let night = mailsim::Scenario::from_replay_token(\"{token}\")?;"
         )?;
-        if own {
-            writeln!(
-                f,
-                "let report = night.snapshot(/* your policy {:?} */).run()?;",
-                policy.name()
-            )?;
-        } else {
-            writeln!(f, "let report = night.run()?;")?;
+        let mut supply = String::new();
+        if let Some(name) = exclusion {
+            supply += &format!(".exclusion(/* your exclusion {name:?} */)");
         }
+        if let Some(name) = snapshot {
+            supply += &format!(".snapshot(/* your policy {name:?} */)");
+        }
+        writeln!(f, "let report = night{supply}.run()?;")?;
         write!(f, "mailsim::testing::check_sound(&report)?;")
     }
 }

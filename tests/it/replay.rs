@@ -183,3 +183,20 @@ fn mailsim_run_replay_refuses_nonsense_and_ones_own_policy_with_exit_2() {
     let out = mailsim(&["run", "--replay", "mailsim1.e30.AAA", "--behavior", "hang"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[cfg(feature = "proptest")]
+#[test]
+fn a_night_prints_the_policies_to_supply() {
+    use mailsim::testing::Night;
+    let night = Night {
+        scenario: Scenario::kb98097().exclusion(MyExclusion).snapshot(MyClone),
+        choices: vec![1].into(),
+    };
+    let printed = format!("{night:?}");
+    assert!(
+        printed.contains(
+            "let report = night.exclusion(/* your exclusion \"MyExclusion\" */).snapshot(/* your policy \"my clone\" */).run()?;"
+        ),
+        "{printed}"
+    );
+}
