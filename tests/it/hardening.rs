@@ -453,10 +453,11 @@ fn copies_aside_never_starve_delivery() {
     assert_eq!(serve.wait_exit(SOON).code(), Some(0));
     let elapsed = started.elapsed().as_secs_f64();
     let acks = serve.acks().len() as f64;
-    // At 100 a second: at least half of that, where it used to be one
-    // acknowledgment in four seconds.
+    // At 100 a second: at least a quarter of that even on a loaded
+    // machine, where starved delivery used to give one acknowledgment in
+    // four seconds.
     assert!(
-        acks >= 50.0 * elapsed.min(2.0),
+        acks >= 25.0 * elapsed.min(2.0),
         "{acks} acks in {elapsed:.1} s"
     );
     let skipped = serve
