@@ -287,7 +287,8 @@ impl From<Error> for io::Error {
     }
 }
 
-#[cfg(test)]
+// Real files' errors, beside simulated ones: the tests need `real`.
+#[cfg(all(test, feature = "real"))]
 mod tests {
     use super::*;
     use crate::volume::os::faulty::FaultyVolume;

@@ -77,6 +77,7 @@ fn missing_exclusion(p: &Arc<dyn ExclusionPolicy>) -> Option<&str> {
 /// The names of the snapshot policy and the exclusion that `o` would hold
 /// once saved and read back (in a file or a token) but cannot build: the
 /// user's own, to be supplied.
+#[cfg(feature = "proptest")]
 pub(crate) fn own_policies(o: &Options) -> (Option<String>, Option<String>) {
     fn own_exclusion(p: &Arc<dyn ExclusionPolicy>) -> Option<String> {
         let Some(any) = p.as_any() else {
