@@ -23,7 +23,10 @@ use crate::time::human_duration;
 /// order: the nights [`demo_to_html`] shows (and `mailsim demo --svg DIR`
 /// draws).
 pub fn first_nights() -> Result<Vec<Report>> {
-    cases().iter().map(|c| c.scenario().clone().seed(0).run()).collect()
+    cases()
+        .iter()
+        .map(|c| c.scenario().clone().seed(0).run())
+        .collect()
 }
 
 /// The demo as one self-contained HTML page: the story of KB Q98097; the
@@ -146,10 +149,7 @@ fn table(rows: &[DemoRow], with_sections: usize) -> String {
         let count = |o: Outcome| {
             let n = r.count(o);
             let bad = n > 0 && o != Outcome::Clean;
-            format!(
-                "<td{}>{n}</td>",
-                if bad { " class=\"pg-bad\"" } else { "" }
-            )
+            format!("<td{}>{n}</td>", if bad { " class=\"pg-bad\"" } else { "" })
         };
         let _ = writeln!(
             out,
@@ -227,11 +227,7 @@ fn section(i: usize, row: &DemoRow, night: &Report, command: Option<&str>) -> St
         }
     }
     if let Some(command) = command {
-        let _ = writeln!(
-            out,
-            "<p>Replay it: <code>{}</code></p>",
-            escape(command)
-        );
+        let _ = writeln!(out, "<p>Replay it: <code>{}</code></p>", escape(command));
     }
     let _ = writeln!(
         out,
@@ -351,7 +347,9 @@ mod tests {
         let night = crate::sim::Scenario::kb98097().seed(0).run().unwrap();
         let rows = [sample_row("a <b> & c", 2), sample_row("d", 2)];
         let page = demo_to_html(&rows, std::slice::from_ref(&night));
-        assert!(page.contains("<a href=\"#row-1\" aria-controls=\"row-1\">a &lt;b&gt; &amp; c</a>"));
+        assert!(
+            page.contains("<a href=\"#row-1\" aria-controls=\"row-1\">a &lt;b&gt; &amp; c</a>")
+        );
         assert!(!page.contains("<b>"));
         // The second row has no night, so no section and no link.
         assert!(page.contains("<th scope=\"row\">d</th>"));

@@ -52,7 +52,8 @@ code,pre,.pg-narration{font-family:ui-monospace,'SFMono-Regular',Menlo,Consolas,
 .pg-muted{color:var(--muted)}
 .pg-table{border-collapse:collapse;margin:.5rem 0;font-variant-numeric:tabular-nums}
 .pg-table th,.pg-table td{border-bottom:1px solid var(--line);padding:.3rem .6rem;text-align:right;vertical-align:top}
-.pg-table th[scope=row],.pg-table td:first-child{text-align:left}
+.pg-table th[scope=row],.pg-table thead tr:first-child th:first-child{text-align:left}
+.pg-table th[scope=row],.pg-table td{white-space:nowrap}
 .pg-table thead th{font-weight:600;border-bottom:2px solid var(--line)}
 .pg-table tbody tr.pg-chosen{background:var(--chosen)}
 .pg-table a{display:block;text-decoration:none;font-weight:600}
