@@ -222,11 +222,11 @@ pub(super) fn document(title: &str, desc: &str, body: &Svg, height: f64, ids: &s
         let style = STYLE.replace("url(#unsafe)", &format!("url(#{ids}unsafe)"));
         let _ = writeln!(out, "<style>{style}</style>");
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<defs><pattern id=\"{ids}unsafe\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" \
          patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#8fd19e\"/>\
-         <rect width=\"3\" height=\"6\" fill=\"#d62728\"/></pattern></defs>\n",
+         <rect width=\"3\" height=\"6\" fill=\"#d62728\"/></pattern></defs>",
     );
     let _ = writeln!(
         out,
