@@ -333,7 +333,9 @@ const SCRIPT: &str = "
       show(id);
     });
   });
+  var named = document.getElementById(location.hash.slice(1));
   show(location.hash.slice(1));
+  if (named) named.scrollIntoView();
 })();
 ";
 
