@@ -1,6 +1,7 @@
 //! `mailsim demo`: the KB night under every remedy, as a table, then a
 //! narrated excerpt of a real night for each outcome; with `--svg DIR`, a
-//! picture of each row's first night.
+//! picture of each row's first night; with `--html FILE`, all of it as a
+//! web page.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use clap::{Args, ValueEnum};
 use mailsim::demo;
 
 use super::CliError;
-use super::input::write_atomically;
+use super::input::{check_output_file, write_atomically};
 
 /// When to paint the output with ANSI colours.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -40,6 +41,13 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     svg: Option<PathBuf>,
 
+    /// Also write the demo as one self-contained web page to FILE (replaced
+    /// whole: written under a temporary name, then renamed): the table,
+    /// and each row's first night drawn and narrated when the row is
+    /// chosen. Open it in a browser; it needs no network.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+
     /// Colour the text: auto (on a terminal, unless NO_COLOR is set),
     /// always, never.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
@@ -47,12 +55,19 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
+    if let Some(file) = &args.html {
+        check_output_file("--html", file)?;
+    }
     if let Some(dir) = &args.svg {
         make_dir(dir)?;
     }
     let (rows, excerpts) = demo::table_and_excerpts(args.seeds)?;
     if let Some(dir) = &args.svg {
         write_pictures(dir)?;
+    }
+    if let Some(file) = &args.html {
+        let page = demo::demo_to_html(&rows, &demo::first_nights()?);
+        write_atomically("--html", file, page.as_bytes())?;
     }
     if args.json {
         writeln!(out, "{}", demo::demo_to_json(&rows, &excerpts))?;

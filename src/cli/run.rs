@@ -57,6 +57,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
 
+    /// Also write the night as one self-contained web page to FILE (its
+    /// summary, picture and narration; replaced whole: written under a
+    /// temporary name, then renamed). Open it in a browser.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+
     /// Play the night on real files under DIR (created if missing; its
     /// parent must exist), with real threads, locks and a scaled wall clock,
     /// instead of simulating it. DIR must be empty or hold an earlier real
@@ -95,6 +101,9 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
     if let Some(file) = &args.svg {
         input::check_output_file("--svg", file)?;
     }
+    if let Some(file) = &args.html {
+        input::check_output_file("--html", file)?;
+    }
     let (scenario, report) = match (&args.scenario_file, &args.replay) {
         (Some(file), _) => {
             let saved = read_scenario_file(file)?;
@@ -129,6 +138,9 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
     }
     if let Some(file) = &args.svg {
         input::write_atomically("--svg", file, report.to_svg().as_bytes())?;
+    }
+    if let Some(file) = &args.html {
+        input::write_atomically("--html", file, report.to_html().as_bytes())?;
     }
     if args.json {
         writeln!(out, "{}", report.to_json())?;

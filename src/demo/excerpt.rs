@@ -93,7 +93,7 @@ const AFTER: usize = 7;
 /// clean night with no such moment, or one on which the backup opened the
 /// live file anyway, has no excerpt (`None`), nor has an outcome that
 /// [`EXCERPT_OUTCOMES`] does not list.
-fn excerpt(report: &Report, label: &str, seed: u64) -> Option<Excerpt> {
+pub(super) fn excerpt(report: &Report, label: &str, seed: u64) -> Option<Excerpt> {
     let outcome = report.outcome();
     if !EXCERPT_OUTCOMES.contains(&outcome) {
         return None;

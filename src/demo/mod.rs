@@ -17,7 +17,9 @@
 //! its narration: the minutes around the conflict, or on a clean night
 //! around the moment the remedy acted. [`render_demo`] prints the whole of
 //! `mailsim demo` — a paragraph on the problem, the table, the excerpts —
-//! in plain text or with ANSI colours; [`demo_to_json`] is its `--json`.
+//! in plain text or with ANSI colours; [`demo_to_json`] is its `--json`;
+//! [`demo_to_html`] is its `--html`, a web page of the table with each
+//! row's first night ([`first_nights`]) drawn and narrated.
 //!
 //! The catalogue and the running of its rows live in `cases`, the table in
 //! `table`, the excerpts in `excerpt` (cut from the condensed narration of
@@ -36,6 +38,7 @@
 
 mod cases;
 mod excerpt;
+mod html;
 mod json;
 mod narration;
 mod paint;
@@ -43,6 +46,7 @@ mod table;
 
 pub use cases::{DemoCase, DemoRow, cases, run_case, table, table_and_excerpts};
 pub use excerpt::{EXCERPT_OUTCOMES, Excerpt};
+pub use html::{demo_to_html, first_nights};
 pub use json::{SCHEMA_VERSION, demo_to_json};
 pub use table::render_table;
 

@@ -21,7 +21,7 @@ fn heading(outcome: Outcome) -> &'static str {
     }
 }
 
-fn percent(part: u64, whole: u64) -> String {
+pub(super) fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "-".to_owned();
     }

@@ -5,6 +5,7 @@
 //! What does not live here: how a night is run (the runners) or judged (the
 //! oracle); a report only carries the results.
 
+pub(crate) mod html;
 mod json;
 mod svg;
 
@@ -316,5 +317,23 @@ impl Report {
     /// Deterministic, self-contained, 1200 pixels wide.
     pub fn to_svg(&self) -> String {
         svg::render(self)
+    }
+
+    /// The night as a web page: one self-contained HTML document (styles
+    /// and the picture of [`Report::to_svg`] inline, no script, nothing
+    /// fetched) with the outcome, the scenario's policies, the summary of
+    /// the metrics and of the archived copies of Mail Data, the picture,
+    /// and the whole timeline narrated one event a line (each run of
+    /// routine mail traffic folded under a line that counts it). Its
+    /// colours follow the reader's light or dark scheme, and it prints.
+    ///
+    /// ```
+    /// let report = mailsim::Scenario::kb98097().seed(7).run()?;
+    /// let page = report.to_html();
+    /// assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg "));
+    /// # Ok::<(), mailsim::Error>(())
+    /// ```
+    pub fn to_html(&self) -> String {
+        html::render(self)
     }
 }

@@ -42,3 +42,53 @@ fn the_crate_docs_table_matches_the_demo() {
         .join("\n");
     check("the crate docs", &docs);
 }
+
+/// The README's picture (`docs/kb-night-shutdown.svg`) is the night it
+/// says it is. Regenerate it with
+/// `cargo run --release -- run --seed 7 --behavior shutdown --svg docs/kb-night-shutdown.svg`.
+const README_PICTURE: &str = include_str!("../../docs/kb-night-shutdown.svg");
+
+/// The README's picture, byte for byte, as the library draws its night.
+fn the_readme_night() -> String {
+    mailsim::Scenario::kb98097()
+        .seed(7)
+        .conflict_behavior(mailsim::ConflictBehavior::Shutdown)
+        .run()
+        .unwrap()
+        .to_svg()
+}
+
+#[test]
+fn the_readme_picture_is_the_night_it_shows() {
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains("](docs/kb-night-shutdown.svg)"),
+        "the README shows the picture"
+    );
+    assert!(
+        the_readme_night() == README_PICTURE,
+        "docs/kb-night-shutdown.svg no longer matches its night: regenerate it with \
+         `cargo run --release -- run --seed 7 --behavior shutdown --svg docs/kb-night-shutdown.svg`"
+    );
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn the_readme_picture_is_what_its_command_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("night.svg");
+    let o = super::support::mailsim(&[
+        "run",
+        "--seed",
+        "7",
+        "--behavior",
+        "shutdown",
+        "--svg",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", super::support::stderr(&o));
+    assert!(
+        std::fs::read_to_string(&file).unwrap() == README_PICTURE,
+        "the README's regeneration command no longer draws docs/kb-night-shutdown.svg"
+    );
+}

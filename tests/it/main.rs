@@ -4,6 +4,8 @@ mod api;
 #[cfg(feature = "cli")]
 mod backup_cmd;
 #[cfg(feature = "cli")]
+mod browser;
+#[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "proptest")]
 mod explore;
@@ -17,6 +19,7 @@ mod harness;
 mod history;
 #[cfg(feature = "cli")]
 mod holders;
+mod html;
 mod kb_matrix;
 mod kept_true;
 #[cfg(feature = "cli")]

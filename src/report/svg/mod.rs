@@ -70,6 +70,12 @@ const BIN_FULL: f64 = 4.0;
 
 /// The SVG document for `report`.
 pub(super) fn render(report: &Report) -> String {
+    render_with_ids(report, "")
+}
+
+/// The SVG document for `report`, its ids prefixed by `ids` (see
+/// [`writer::document`]): how an HTML page holds several pictures.
+pub(super) fn render_with_ids(report: &Report, ids: &str) -> String {
     let model = Model::new(report);
     let mut svg = Svg::default();
     let mut y = title_block(&mut svg, report, &model);
@@ -83,7 +89,7 @@ pub(super) fn render(report: &Report) -> String {
     y += legend(&mut svg, y);
     y += 12.0;
     let title = format!("mailsim: {} (seed {})", report.outcome(), report.seed());
-    writer::document(&title, &description(report, &model), &svg, y)
+    writer::document(&title, &description(report, &model), &svg, y, ids)
 }
 
 /// The title (the outcome), the scenario and the costs; returns where they

@@ -200,22 +200,33 @@ impl Svg {
 /// The whole document: `body`, `height` px tall, under the `title` and
 /// `desc` that a reader's tools show, with the style sheet and the pattern
 /// of unsafe serving.
-pub(super) fn document(title: &str, desc: &str, body: &Svg, height: f64) -> String {
+/// `ids` prefixes the document's ids (its title, description and pattern),
+/// so that several pictures can sit in one HTML page: `""` gives
+/// `svg-title`, `svg-desc` and `unsafe`.
+pub(super) fn document(title: &str, desc: &str, body: &Svg, height: f64, ids: &str) -> String {
     let mut out = String::with_capacity(body.out.len() + 4096);
     let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
-         role=\"img\" aria-labelledby=\"svg-title svg-desc\">",
+         role=\"img\" aria-labelledby=\"{ids}svg-title {ids}svg-desc\">",
         w = WIDTH,
-        h = n(height)
+        h = n(height),
+        ids = esc(ids)
     );
-    let _ = writeln!(out, "<title id=\"svg-title\">{}</title>", esc(title));
-    let _ = writeln!(out, "<desc id=\"svg-desc\">{}</desc>", esc(desc));
-    let _ = writeln!(out, "<style>{STYLE}</style>");
-    out.push_str(
-        "<defs><pattern id=\"unsafe\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" \
+    let ids = esc(ids);
+    let _ = writeln!(out, "<title id=\"{ids}svg-title\">{}</title>", esc(title));
+    let _ = writeln!(out, "<desc id=\"{ids}svg-desc\">{}</desc>", esc(desc));
+    if ids.is_empty() {
+        let _ = writeln!(out, "<style>{STYLE}</style>");
+    } else {
+        let style = STYLE.replace("url(#unsafe)", &format!("url(#{ids}unsafe)"));
+        let _ = writeln!(out, "<style>{style}</style>");
+    }
+    let _ = writeln!(
+        out,
+        "<defs><pattern id=\"{ids}unsafe\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" \
          patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#8fd19e\"/>\
-         <rect width=\"3\" height=\"6\" fill=\"#d62728\"/></pattern></defs>\n",
+         <rect width=\"3\" height=\"6\" fill=\"#d62728\"/></pattern></defs>",
     );
     let _ = writeln!(
         out,
