@@ -236,7 +236,8 @@ fn help_and_version_succeed() {
 
 #[test]
 fn demo_prints_the_table() {
-    let o = mailsim(&["demo", "--seeds", "5"]);
+    // The full table and the explanations: `--wide --explain`.
+    let o = mailsim(&["demo", "--seeds", "5", "--wide", "--explain"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     for heading in [
@@ -312,7 +313,7 @@ const SNAPSHOT_ROWS: [&str; 6] = [
 
 #[test]
 fn demo_has_a_row_for_every_remedy() {
-    let o = mailsim(&["demo", "--seeds", "3"]);
+    let o = mailsim(&["demo", "--seeds", "3", "--wide"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     let mut last = text.find("respect locks").expect("the existing rows stay");

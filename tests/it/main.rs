@@ -5,6 +5,8 @@ mod api;
 mod backup_cmd;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod demo_screen;
 #[cfg(feature = "proptest")]
 mod explore;
 mod faults;
