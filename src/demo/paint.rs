@@ -115,3 +115,35 @@ pub(super) fn wrap_narration(line: &str, paths: &[String], width: usize) -> Vec<
         .map(|l| l.replace(KEEP, " "))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narration_wraps_by_words_keeping_paths_and_sizes_whole() {
+        let path = "Server HD:System Folder:Extensions:Microsoft Mail Data".to_owned();
+        let line = format!("01:23:12 Retrospect Remote archives {path} (3.0 MB)");
+        let lines = wrap_narration(&line, std::slice::from_ref(&path), 70);
+        assert_eq!(
+            lines,
+            [
+                "01:23:12 Retrospect Remote archives".to_owned(),
+                format!("{NARRATION_INDENT}{path}"),
+                format!("{NARRATION_INDENT}(3.0 MB)"),
+            ]
+        );
+        // A path wider than a continuation line breaks at its spaces.
+        let lines = wrap_narration(&line, std::slice::from_ref(&path), 40);
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+        let joined = lines.join(" ");
+        assert!(joined.split_whitespace().eq(line.split_whitespace()));
+        // A run of traffic keeps its closing `…`.
+        let run =
+            "23:00:05–00:59:53 … 203 mail transactions (102 deliveries, 70 reads, 31 deletions) …";
+        let lines = wrap_narration(run, &[], 80);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].ends_with("deletions) …"), "{lines:?}");
+        assert!(lines[0].chars().count() <= 80);
+    }
+}

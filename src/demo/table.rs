@@ -601,4 +601,72 @@ mod tests {
         assert!(text.contains("recovery point age: median"));
         assert!(text.ends_with("a remedy that archives: a remedy that archives explained.\n"));
     }
+
+    #[test]
+    fn the_narrow_table_takes_the_roomiest_layout_that_fits() {
+        let mut long = row("a remedy with a label far too long for 80 columns", 100);
+        long.short_label = "a short label".to_owned();
+        long.counts = [10, 60, 30, 0, 0];
+        long.median_downtime = Duration::from_secs(6 * 3600 + 39 * 60 + 5);
+        long.median_unplanned_downtime = long.median_downtime;
+        long.mail_data_archived = 100;
+        long.mail_data_consistent = 100;
+        long.median_recovery_point_age = Some(Duration::from_secs(348));
+        let rows = [row("skip it", 100), long];
+        let cells = |text: &str, label: &str| -> Vec<String> {
+            let line = text.lines().find(|l| l.starts_with(label)).unwrap();
+            line[label.len()..]
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
+        // 80 columns: short labels, short headings, compact durations.
+        let (text, style) = narrow_table(&rows, 80, false);
+        assert!(!style.full_labels && !style.human);
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(text.contains("clean  shut  hang  torn  downtime"), "{text}");
+        assert_eq!(
+            cells(&text, "a short label"),
+            ["10", "60", "30", "0", "6h39m", "100%", "5m48s"]
+        );
+        assert_eq!(
+            cells(&text, "skip it"),
+            ["100", "0", "0", "0", "3s", "0%", "-"]
+        );
+        // A wide screen: the labels, the outcomes' names, `6 h 39 min`.
+        let (text, style) = narrow_table(&rows, 200, false);
+        assert_eq!(style, Style::WIDE);
+        assert!(text.contains("clean  shutdown  hang  corrupted"), "{text}");
+        let label = "a remedy with a label far too long for 80 columns";
+        assert_eq!(
+            cells(&text, label).join(" "),
+            "10 60 30 0 6 h 39 min 100% 5 min 48 s"
+        );
+        // Colours do not change the layout: only escapes are added.
+        let (painted, _) = narrow_table(&rows, 80, true);
+        assert!(painted.contains("\x1b[31m"), "unplanned downtime in red");
+        let stripped = painted.replace("\x1b[0m", "").replace("\x1b[1m", "");
+        let stripped = [
+            "\x1b[2m",
+            "\x1b[31m",
+            "\x1b[32m",
+            "\x1b[33m",
+            "\x1b[36m",
+            "\x1b[1;31m",
+        ]
+        .iter()
+        .fold(stripped, |t, e| t.replace(e, ""));
+        assert_eq!(stripped, narrow_table(&rows, 80, false).0);
+    }
+
+    #[test]
+    fn compact_durations_keep_the_figures() {
+        let s = Duration::from_secs;
+        assert_eq!(compact_duration(Duration::ZERO), "0s");
+        assert_eq!(compact_duration(Duration::from_millis(300)), "<1s");
+        assert_eq!(compact_duration(s(3)), "3s");
+        assert_eq!(compact_duration(s(120)), "2m");
+        assert_eq!(compact_duration(s(348)), "5m48s");
+        assert_eq!(compact_duration(s(6 * 3600 + 39 * 60 + 5)), "6h39m");
+    }
 }
