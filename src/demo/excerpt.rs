@@ -363,7 +363,7 @@ pub(super) fn render_excerpts(excerpts: &[Excerpt], width: usize, color: bool) -
             let _ = writeln!(out, "{line}");
         }
         for (line, tone) in e.lines.iter().zip(&e.tones) {
-            let parts = wrap_narration(line, &e.paths, width - 2);
+            let parts = wrap_narration(line, &e.paths, width.saturating_sub(2));
             for (k, part) in parts.iter().enumerate() {
                 let text = if k == 0 {
                     paint_time(part, *tone, color)

@@ -15,9 +15,13 @@
 //! [`EXCERPT_OUTCOMES`] (clean, graceful shutdown, hang, corrupted), the
 //! first night of the table that ends that way and cuts an [`Excerpt`] of
 //! its narration: the minutes around the conflict, or on a clean night
-//! around the moment the remedy acted. [`render_demo`] prints the whole of
-//! `mailsim demo` — a paragraph on the problem, the table, the excerpts —
-//! in plain text or with ANSI colours; [`demo_to_json`] is its `--json`.
+//! around the moment the remedy acted. [`render_demo_with`] prints
+//! `mailsim demo` as a [`DemoLayout`] says — by default on one screen of 80
+//! columns and at most 50 lines: the problem in four lines, the narrow
+//! table ([`render_table_narrow`]), a line per outcome, where to go next;
+//! with `wide` the full table ([`render_table`]), with `explain` each row's
+//! explanation and the excerpts — in plain text or with ANSI colours;
+//! [`demo_to_json`] is its `--json`, whatever the layout.
 //!
 //! The catalogue and the running of its rows live in `cases`, the table in
 //! `table`, the excerpts in `excerpt` (cut from the condensed narration of
@@ -48,17 +52,14 @@ pub use table::{render_table, render_table_narrow};
 
 // Public for the `mailsim` binary only (src/cli): `demo --svg` names its
 // files by slug, and `run` prints the condensed narration and durations as
-// the demo does. Not part of the API: `human_duration` lives in
-// `mailsim::time`.
+// the demo does, wrapped to the terminal's width. Not part of the API:
+// `human_duration` lives in `mailsim::time`.
 #[doc(hidden)]
 pub use crate::time::human_duration;
 #[doc(hidden)]
 pub use cases::slug;
 #[doc(hidden)]
-pub use narration::narrate_condensed;
-
-#[doc(hidden)]
-pub use narration::narrate_condensed_wrapped;
+pub use narration::{narrate_condensed, narrate_condensed_wrapped};
 #[doc(hidden)]
 pub use paint::wrap_text;
 
@@ -154,6 +155,18 @@ pub fn render_demo(rows: &[DemoRow], excerpts: &[Excerpt], color: bool) -> Strin
 /// lines, its verdict and the command that replays the night; then where
 /// to go next. With the default layout (80 columns, narrow) every line fits
 /// 80 columns and the whole fits 50 lines.
+///
+/// ```
+/// use mailsim::demo::{DemoLayout, render_demo_with, table_and_excerpts};
+///
+/// let (rows, excerpts) = table_and_excerpts(2)?;
+/// let screen = render_demo_with(&rows, &excerpts, &DemoLayout::default());
+/// assert!(screen.lines().all(|l| l.chars().count() <= 80));
+/// assert!(screen.lines().count() <= 50);
+/// let explained = render_demo_with(&rows, &excerpts, &DemoLayout::new(80).explain(true));
+/// assert!(explained.contains(&rows[0].explanation[..20]));
+/// # Ok::<(), mailsim::Error>(())
+/// ```
 pub fn render_demo_with(rows: &[DemoRow], excerpts: &[Excerpt], layout: &DemoLayout) -> String {
     let width = layout.width.max(DemoLayout::MIN_WIDTH);
     let prose = width.min(EXCERPT_WIDTH);
