@@ -1,7 +1,9 @@
-//! `mailsim demo`: the KB night under every remedy, as a table, then a
-//! narrated excerpt of a real night for each outcome; with `--svg DIR`, a
-//! picture of each row's first night; with `--html FILE`, all of it as a
-//! web page.
+//! `mailsim demo`: the KB night under every remedy, on one screen of the
+//! terminal's width (80 columns and 50 lines when piped): the story, the
+//! narrow table, what each outcome means, where to go next. `--wide` shows
+//! every column; `--explain` adds what each row shows and a narrated
+//! excerpt of a real night for each outcome; with `--svg DIR`, a picture of
+//! each row's first night; with `--html FILE`, all of it as a web page.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +36,16 @@ pub struct DemoArgs {
     /// Print the table (and the excerpts) as JSON instead.
     #[arg(long)]
     json: bool,
+
+    /// Show the full table, every column: planned and unplanned downtime,
+    /// files excluded (144 columns wide).
+    #[arg(long)]
+    wide: bool,
+
+    /// Also tell what each row shows, and narrate the minutes around the
+    /// conflict in a real night of each outcome.
+    #[arg(long)]
+    explain: bool,
 
     /// Also draw each row's first night (seed 0) as an SVG timeline, one
     /// file per row in DIR (created if missing), named after the row:
@@ -80,7 +92,11 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         };
-        write!(out, "{}", demo::render_demo(&rows, &excerpts, color))?;
+        let layout = demo::DemoLayout::new(super::width::width())
+            .wide(args.wide)
+            .explain(args.explain)
+            .color(color);
+        write!(out, "{}", demo::render_demo_with(&rows, &excerpts, &layout))?;
     }
     Ok(())
 }

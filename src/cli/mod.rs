@@ -19,6 +19,7 @@ mod sweep;
 mod time;
 mod trial;
 mod verify;
+mod width;
 
 use std::fmt;
 use std::io::{self, Write};

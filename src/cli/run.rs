@@ -145,9 +145,10 @@ pub fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
     if args.json {
         writeln!(out, "{}", report.to_json())?;
     } else {
-        write!(out, "{}", narrate(&report))?;
+        let width = super::width::width().max(mailsim::demo::DemoLayout::MIN_WIDTH);
+        write!(out, "{}", narrate(&report, width))?;
         writeln!(out)?;
-        write!(out, "{}", summary(&report))?;
+        write!(out, "{}", summary(&report, width))?;
     }
     Ok(())
 }
@@ -225,9 +226,9 @@ fn real_error(dir: &Path, e: mailsim::Error) -> CliError {
 }
 
 /// The timeline, one event a line, with each run of routine traffic told as
-/// one line; every other event is kept.
-fn narrate(report: &Report) -> String {
-    mailsim::demo::narrate_condensed(report.timeline())
+/// one line; every other event is kept; wrapped at `width`.
+fn narrate(report: &Report, width: usize) -> String {
+    mailsim::demo::narrate_condensed_wrapped(report.timeline(), width)
 }
 
 fn mb(bytes: u64) -> String {
@@ -243,7 +244,9 @@ fn night_prefix(report: &Report, night: u32) -> String {
     }
 }
 
-fn summary(report: &Report) -> String {
+/// The night's figures, a line each, wrapped at `width`: a figure's
+/// continuation lines start under its value, a listed file's are indented.
+fn summary(report: &Report, width: usize) -> String {
     let m = report.metrics();
     let mut lines = vec![
         format!("Outcome:            {}", report.outcome()),
@@ -316,10 +319,24 @@ fn summary(report: &Report) -> String {
         lines.push("Mail Data archived:".to_owned());
         lines.extend(copies);
     }
-    let mut s = lines.join("\n");
-    s.push('\n');
+    let mut s = String::new();
+    for line in lines {
+        // "Outcome:            …": the value starts at column 20.
+        let indent = if line.starts_with(' ') {
+            "    "
+        } else {
+            VALUE_INDENT
+        };
+        for part in mailsim::demo::wrap_text(&line, width, indent) {
+            s.push_str(&part);
+            s.push('\n');
+        }
+    }
     s
 }
+
+/// Where the summary's values start.
+const VALUE_INDENT: &str = "                    ";
 
 #[cfg(test)]
 mod tests {

@@ -24,6 +24,10 @@ use crate::sim::Scenario;
 pub struct DemoRow {
     /// Short name of the remedy ("exclude System Folder").
     pub label: String,
+    /// A shorter name still, for the demo's 80-column table
+    /// ("MS Mail Backup, excluded"); the label itself when the case gives
+    /// none ([`DemoCase::with_short_label`]). Not in the JSON.
+    pub short_label: String,
     /// One plain-English sentence saying what the row shows.
     pub explanation: String,
     /// How many runs ended in each outcome, in [`Outcome::ALL`] order: clean,
@@ -73,6 +77,7 @@ pub struct DemoCase {
     pub explanation: String,
     scenario: Scenario,
     flags: Option<String>,
+    short_label: Option<String>,
 }
 
 impl DemoCase {
@@ -87,7 +92,21 @@ impl DemoCase {
             explanation: explanation.into(),
             scenario,
             flags: None,
+            short_label: None,
         }
+    }
+
+    /// The same case, with a shorter name for narrow tables (the demo's
+    /// 80-column table uses it when the label does not fit).
+    pub fn with_short_label(mut self, short: impl Into<String>) -> DemoCase {
+        self.short_label = Some(short.into());
+        self
+    }
+
+    /// The name for narrow tables: the short label, or the label when the
+    /// case has none.
+    pub fn short_label(&self) -> &str {
+        self.short_label.as_deref().unwrap_or(&self.label)
     }
 
     /// The same case, with the `mailsim run` flags that describe its
@@ -155,7 +174,8 @@ fn no_remedy() -> Vec<DemoCase> {
              the server at 08:00.",
             kb().conflict_behavior(ConflictBehavior::Shutdown),
         )
-        .with_flags("--behavior shutdown"),
+        .with_flags("--behavior shutdown")
+        .with_short_label("no remedy, shutdown"),
         DemoCase::new(
             "no remedy, server hangs",
             "The server stops answering but keeps its data file open: the archived copy is \
@@ -163,7 +183,8 @@ fn no_remedy() -> Vec<DemoCase> {
              hung at 08:00 and restarts it.",
             kb().conflict_behavior(ConflictBehavior::Hang),
         )
-        .with_flags("--behavior hang"),
+        .with_flags("--behavior hang")
+        .with_short_label("no remedy, hang"),
         DemoCase::new(
             "no remedy, server tolerates",
             "The server ignores the backup and keeps writing while its file is copied: no \
@@ -171,7 +192,8 @@ fn no_remedy() -> Vec<DemoCase> {
              is torn) and is useless for a restore: the damage the shutdown exists to prevent.",
             kb().conflict_behavior(ConflictBehavior::Tolerate),
         )
-        .with_flags("--behavior tolerate"),
+        .with_flags("--behavior tolerate")
+        .with_short_label("no remedy, tolerate"),
     ]
 }
 
@@ -200,7 +222,8 @@ fn exclusions() -> Vec<DemoCase> {
              and the server is never disturbed, but there is no backup of the mail at all.",
             kb().exclusion(ExcludeFile::new("Microsoft Mail Data")),
         )
-        .with_flags("--exclude-file \"Microsoft Mail Data\""),
+        .with_flags("--exclude-file \"Microsoft Mail Data\"")
+        .with_short_label("exclude Mail Data"),
         DemoCase::new(
             "respect locks",
             "A lock-aware backup sees that the server holds the data file and skips it \
@@ -234,7 +257,8 @@ fn kb_stop_and_copy() -> Vec<DemoCase> {
             kb().snapshot(ScheduledCopy::default())
                 .exclusion(ExcludeFile::new("Microsoft Mail Data")),
         )
-        .with_flags("--snapshot scheduled-copy --exclude-file \"Microsoft Mail Data\""),
+        .with_flags("--snapshot scheduled-copy --exclude-file \"Microsoft Mail Data\"")
+        .with_short_label("MS Mail Backup, excluded"),
         DemoCase::new(
             "MS Mail Backup, Mail Data not excluded",
             "The midnight copy is made, but nobody told the backup to skip the live file, so \
@@ -242,7 +266,8 @@ fn kb_stop_and_copy() -> Vec<DemoCase> {
              morning: the copy alone cures nothing.",
             kb().snapshot(ScheduledCopy::default()),
         )
-        .with_flags("--snapshot scheduled-copy"),
+        .with_flags("--snapshot scheduled-copy")
+        .with_short_label("MS Mail Backup alone"),
     ]
 }
 
@@ -274,7 +299,8 @@ fn snapshots() -> Vec<DemoCase> {
              backed up.",
             kb().snapshot(OnlineCopy::default()),
         )
-        .with_flags("--snapshot online-copy"),
+        .with_flags("--snapshot online-copy")
+        .with_short_label("online copy (SQLite)"),
     ]
 }
 
@@ -320,6 +346,7 @@ fn run_case_finding(case: &DemoCase, seeds: u64, finder: &mut Finder) -> Result<
     }
     Ok(DemoRow {
         label: case.label.clone(),
+        short_label: case.short_label().to_owned(),
         explanation: case.explanation.clone(),
         counts,
         median_downtime: median_duration(downtime).unwrap_or_default(),
@@ -414,6 +441,7 @@ fn median_u64(mut v: Vec<u64>) -> u64 {
 pub(super) fn sample_row(label: &str, nights: u64) -> DemoRow {
     DemoRow {
         label: label.to_owned(),
+        short_label: label.to_owned(),
         explanation: format!("{label} explained."),
         counts: [nights, 0, 0, 0, 0],
         median_downtime: Duration::from_secs(3),

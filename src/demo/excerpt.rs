@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 
 use super::cases::DemoCase;
 use super::narration::{Item, narration_items};
-use super::paint::{Tone, bold, paint, wrap};
+use super::paint::{Tone, bold, paint, wrap, wrap_narration};
 use crate::report::{Actor, Event, EventKind, Outcome, Report, Verdict};
 use crate::time::human_duration;
 
@@ -330,22 +330,21 @@ fn verdict(report: &Report) -> String {
 }
 
 /// The excerpts as text: a heading per outcome, the caption, the narrated
-/// lines (indented), the verdict and the command that replays the night;
-/// painted with ANSI colours when `color` is on.
-pub(super) fn render_excerpts(excerpts: &[Excerpt], color: bool) -> String {
+/// lines (indented), the verdict and the command that replays the night,
+/// wrapped at `width`; painted with ANSI colours when `color` is on.
+pub(super) fn render_excerpts(excerpts: &[Excerpt], width: usize, color: bool) -> String {
     let mut out = String::new();
     if excerpts.is_empty() {
         return out;
     }
-    let _ = writeln!(
-        out,
-        "{}",
-        bold(
-            "What each outcome looks like: the minutes around the conflict, in a real night \
-             of the table.",
-            color
-        )
-    );
+    for line in wrap(
+        "What each outcome looks like: the minutes around the conflict, in a real night of \
+         the table.",
+        width,
+        "",
+    ) {
+        let _ = writeln!(out, "{}", bold(&line, color));
+    }
     for e in excerpts {
         out.push('\n');
         let heading = format!("── {} ── {}, seed {} ", e.outcome, e.label, e.seed);
@@ -354,27 +353,17 @@ pub(super) fn render_excerpts(excerpts: &[Excerpt], color: bool) -> String {
             Outcome::Corrupted => Tone::Bad,
             _ => Tone::Warn,
         };
-        let rule = "─".repeat(EXCERPT_WIDTH.saturating_sub(heading.chars().count()));
+        let rule = "─".repeat(width.saturating_sub(heading.chars().count()));
         let _ = writeln!(
             out,
             "{}",
             bold(&paint(&format!("{heading}{rule}"), tone, color), color)
         );
-        for line in wrap(&e.caption, EXCERPT_WIDTH, "") {
+        for line in wrap(&e.caption, width, "") {
             let _ = writeln!(out, "{line}");
         }
         for (line, tone) in e.lines.iter().zip(&e.tones) {
-            // Paths keep their spaces unbroken.
-            let mut kept = line
-                .replace(" MB)", "\u{a0}MB)")
-                .replace(" KB)", "\u{a0}KB)");
-            for p in &e.paths {
-                kept = kept.replace(p.as_str(), &p.replace(' ', "\u{a0}"));
-            }
-            let parts: Vec<String> = wrap(&kept, EXCERPT_WIDTH - 2, "         ")
-                .into_iter()
-                .map(|l| l.replace('\u{a0}', " "))
-                .collect();
+            let parts = wrap_narration(line, &e.paths, width.saturating_sub(2));
             for (k, part) in parts.iter().enumerate() {
                 let text = if k == 0 {
                     paint_time(part, *tone, color)
@@ -384,25 +373,21 @@ pub(super) fn render_excerpts(excerpts: &[Excerpt], color: bool) -> String {
                 let _ = writeln!(out, "  {text}");
             }
         }
-        for line in wrap(&e.verdict, EXCERPT_WIDTH, "") {
+        for line in wrap(&e.verdict, width, "") {
             let _ = writeln!(out, "{}", bold(&line, color));
         }
         if let Some(cmd) = &e.command {
-            let _ = writeln!(
-                out,
-                "{}",
-                paint(
-                    &format!("Replay it: {cmd} (add --svg night.svg for the picture)"),
-                    Tone::Dim,
-                    color
-                )
-            );
+            let replay = format!("Replay it: {cmd} (add --svg night.svg for the picture)");
+            for line in wrap(&replay, width, "    ") {
+                let _ = writeln!(out, "{}", paint(&line, Tone::Dim, color));
+            }
         }
     }
     out
 }
 
-/// Width the excerpts are wrapped to.
+/// Width prose is wrapped to at most (the excerpts, the wide table's
+/// legend at least).
 pub(super) const EXCERPT_WIDTH: usize = 100;
 
 /// A narration line with its leading time dimmed and the rest in `tone`.

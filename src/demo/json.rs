@@ -14,7 +14,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// The table and the excerpts as JSON, what `mailsim demo --json` prints:
 /// `{"schema": 1, "rows": [...], "excerpts": [...]}`. Each row is an
-/// object whose keys are [`DemoRow`]'s field names, durations as seconds in
+/// object whose keys are [`DemoRow`]'s field names (all but
+/// `short_label`, a name for narrow tables only), durations as seconds in
 /// keys ending `_s` (`median_recovery_point_age_s` is `null` when no run
 /// archived Mail Data), and `counts` an object keyed by outcome name
 /// (`clean`, `graceful_shutdown`, `hang`, `corrupted`). Each excerpt is an
@@ -44,7 +45,7 @@ pub fn demo_to_json(rows: &[DemoRow], excerpts: &[Excerpt]) -> String {
 }
 
 /// The rows as JSON: `{"schema": 1, "rows": [...]}`, each row an object whose
-/// keys are [`DemoRow`]'s field names, durations as seconds in keys ending
+/// keys are [`DemoRow`]'s field names (but `short_label`), durations as seconds in keys ending
 /// `_s` (`median_recovery_point_age_s` is `null` when no run archived Mail
 /// Data), and `counts` an object keyed by outcome name (`clean`,
 /// `graceful_shutdown`, `hang`, `corrupted`).

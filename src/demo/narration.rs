@@ -5,7 +5,7 @@
 //! What does not live here: the narration of one event (its `Display`, in
 //! the report), and the excerpts cut from this narration.
 
-use super::paint::Tone;
+use super::paint::{Tone, wrap_narration};
 use crate::report::{Event, EventKind, Unavailable};
 
 /// One line of condensed narration: events `first..=last` of the timeline.
@@ -40,6 +40,29 @@ pub fn narrate_condensed(events: &[Event]) -> String {
     for it in narration_items(events) {
         out.push_str(&it.text);
         out.push('\n');
+    }
+    out
+}
+
+/// [`narrate_condensed`], each line wrapped at `width` columns (counted in
+/// characters) by words, continuation lines indented under the text after
+/// the time, paths and sizes kept whole where they fit. This is what
+/// `mailsim run` prints, `width` being the terminal's.
+pub fn narrate_condensed_wrapped(events: &[Event], width: usize) -> String {
+    let mut out = String::new();
+    for it in narration_items(events) {
+        let mut paths: Vec<String> = Vec::new();
+        for e in &events[it.first..=it.last] {
+            if let Some(p) = e.path.as_ref().map(ToString::to_string)
+                && !paths.contains(&p)
+            {
+                paths.push(p);
+            }
+        }
+        for line in wrap_narration(&it.text, &paths, width) {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
     out
 }

@@ -1,6 +1,7 @@
 //! Text for a terminal: the [`Tone`] a line is painted in and its ANSI
-//! colours, bold, and wrapping at a width with a hanging indent; shared by
-//! the table and the excerpts.
+//! colours, bold, and wrapping at a width with a hanging indent
+//! ([`wrap`]; [`wrap_narration`] for a line of narration); shared by the
+//! table, the excerpts and `mailsim run`.
 //!
 //! What does not live here: deciding when to paint (the command's
 //! `--color`).
@@ -78,4 +79,71 @@ pub(super) fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// `text` wrapped at `width` columns (counted in characters) on spaces,
+/// continuation lines starting with `indent`; a word longer than the width
+/// has a line of its own. For the `mailsim` binary (`run`'s summary).
+pub fn wrap_text(text: &str, width: usize, indent: &str) -> Vec<String> {
+    wrap(text, width, indent)
+}
+
+/// Continuation lines of narration start under the text after the time.
+pub(super) const NARRATION_INDENT: &str = "         ";
+
+/// A line of narration wrapped at `width` by words, continuation lines
+/// indented under the text after its time; neither a size (`(3.0 MB)`),
+/// a closing `…`, nor a path of `paths` that fits on a continuation line is
+/// broken across lines.
+pub(super) fn wrap_narration(line: &str, paths: &[String], width: usize) -> Vec<String> {
+    const KEEP: char = '\u{a0}';
+    let room = width.saturating_sub(NARRATION_INDENT.len());
+    let mut kept = line
+        .replace(" MB)", "\u{a0}MB)")
+        .replace(" KB)", "\u{a0}KB)");
+    // A run of traffic ends with `…`, which stays with its last word.
+    if let Some(head) = kept.strip_suffix(" …") {
+        kept = format!("{head}{KEEP}…");
+    }
+    for p in paths {
+        if p.chars().count() <= room {
+            kept = kept.replace(p.as_str(), &p.replace(' ', &KEEP.to_string()));
+        }
+    }
+    wrap(&kept, width, NARRATION_INDENT)
+        .into_iter()
+        .map(|l| l.replace(KEEP, " "))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narration_wraps_by_words_keeping_paths_and_sizes_whole() {
+        let path = "Server HD:System Folder:Extensions:Microsoft Mail Data".to_owned();
+        let line = format!("01:23:12 Retrospect Remote archives {path} (3.0 MB)");
+        let lines = wrap_narration(&line, std::slice::from_ref(&path), 70);
+        assert_eq!(
+            lines,
+            [
+                "01:23:12 Retrospect Remote archives".to_owned(),
+                format!("{NARRATION_INDENT}{path}"),
+                format!("{NARRATION_INDENT}(3.0 MB)"),
+            ]
+        );
+        // A path wider than a continuation line breaks at its spaces.
+        let lines = wrap_narration(&line, std::slice::from_ref(&path), 40);
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+        let joined = lines.join(" ");
+        assert!(joined.split_whitespace().eq(line.split_whitespace()));
+        // A run of traffic keeps its closing `…`.
+        let run =
+            "23:00:05–00:59:53 … 203 mail transactions (102 deliveries, 70 reads, 31 deletions) …";
+        let lines = wrap_narration(run, &[], 80);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].ends_with("deletions) …"), "{lines:?}");
+        assert!(lines[0].chars().count() <= 80);
+    }
 }

@@ -7,6 +7,8 @@ mod backup_cmd;
 mod browser;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod demo_screen;
 #[cfg(feature = "proptest")]
 mod explore;
 mod faults;

@@ -354,7 +354,8 @@ mod cli {
 
     #[test]
     fn demo_is_plain_when_piped_and_narrates_each_outcome() {
-        let o = mailsim(&["demo", "--seeds", "3"]);
+        // The excerpts come with --explain.
+        let o = mailsim(&["demo", "--seeds", "3", "--explain"]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let text = stdout(&o);
         assert!(!text.contains('\x1b'), "no ANSI escape when piped");
