@@ -11,7 +11,7 @@ use clap::Args;
 use mailsim::demo::human_duration;
 use mailsim::report::EventKind;
 use mailsim::sim::ScenarioFile;
-use mailsim::{Report, Scenario, Verdict};
+use mailsim::{Report, Scenario};
 
 use super::args::ScenarioArgs;
 use super::{CliError, input};
@@ -291,25 +291,7 @@ fn summary(report: &Report, width: usize) -> String {
     let copies: Vec<String> = report
         .mail_data_archived()
         .map(|a| {
-            let verdict = match a.verdict {
-                Verdict::Consistent {
-                    generation,
-                    age,
-                    stale,
-                } => format!(
-                    "consistent, generation {generation}, taken {} before the end of the \
-                     backup{}",
-                    human_duration(age),
-                    if stale {
-                        ", stale (taken on an earlier night)"
-                    } else {
-                        ""
-                    }
-                ),
-                Verdict::Torn => "TORN: equals no state the file ever held".to_owned(),
-                // A verdict of a later version of the library.
-                other => format!("{other:?}"),
-            };
+            let verdict = a.verdict;
             format!("  {}{}: {verdict}", night_prefix(report, a.night), a.path)
         })
         .collect();

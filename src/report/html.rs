@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use super::{EventKind, Report, Verdict};
+use super::{EventKind, Report};
 use crate::time::human_duration;
 
 /// Text escaped for HTML content and attribute values; control characters
@@ -164,22 +164,7 @@ fn summary(report: &Report) -> String {
     let copies: Vec<String> = report
         .mail_data_archived()
         .map(|a| {
-            let verdict = match a.verdict {
-                Verdict::Consistent {
-                    generation,
-                    age,
-                    stale,
-                } => format!(
-                    "consistent, generation {generation}, taken {} before the end of the backup{}",
-                    human_duration(age),
-                    if stale {
-                        ", stale (taken on an earlier night)"
-                    } else {
-                        ""
-                    }
-                ),
-                Verdict::Torn => "TORN: equals no state the file ever held".to_owned(),
-            };
+            let verdict = a.verdict;
             if report.nights() > 1 {
                 format!("night {}, {}: {verdict}", a.night, a.path)
             } else {

@@ -141,6 +141,33 @@ pub enum Verdict {
     Torn,
 }
 
+/// As the command's summary and the night's page say it: `consistent,
+/// generation 52216, taken 5 min 48 s before the end of the backup` (and
+/// `, stale (taken on an earlier night)`), or `TORN: equals no state the
+/// file ever held`.
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Consistent {
+                generation,
+                age,
+                stale,
+            } => {
+                write!(
+                    f,
+                    "consistent, generation {generation}, taken {} before the end of the backup",
+                    crate::time::human_duration(*age)
+                )?;
+                if *stale {
+                    f.write_str(", stale (taken on an earlier night)")?;
+                }
+                Ok(())
+            }
+            Verdict::Torn => f.write_str("TORN: equals no state the file ever held"),
+        }
+    }
+}
+
 impl Verdict {
     /// Whether the copy is consistent.
     pub fn is_consistent(&self) -> bool {
