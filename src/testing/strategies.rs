@@ -433,7 +433,7 @@ impl Scenarios {
 }
 
 /// Which parts of a night's scenario the strategy varied (and may drop).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Varied {
     exclusion: bool,
     faults: bool,
@@ -528,28 +528,29 @@ fn shifted(choices: &Choices, k: usize) -> Choices {
 
 impl NightTree {
     /// The night of `scenario` without the extras in `drop`.
-    fn without(&self, scenario: &Scenario, drop: Varied) -> Option<Scenario> {
+    /// What it drops is what `scenario` holds of `drop`, returned with it.
+    fn without(&self, scenario: &Scenario, drop: Varied) -> Option<(Varied, Scenario)> {
         let mut s = scenario.clone();
         let o = &mut s.opts;
-        let mut changed = false;
-        if drop.exclusion
-            && self.varied.exclusion
-            && o.exclusion
-                .as_any()
-                .is_none_or(|a| !a.is::<ExcludeNothing>())
-        {
+        let dropped = Varied {
+            exclusion: drop.exclusion
+                && self.varied.exclusion
+                && o.exclusion
+                    .as_any()
+                    .is_none_or(|a| !a.is::<ExcludeNothing>()),
+            faults: drop.faults && self.varied.faults && !o.faults.is_empty(),
+            nights: drop.nights && self.varied.nights && o.nights > 1,
+        };
+        if dropped.exclusion {
             o.exclusion = Arc::new(ExcludeNothing);
-            changed = true;
         }
-        if drop.faults && self.varied.faults && !o.faults.is_empty() {
+        if dropped.faults {
             o.faults.clear();
-            changed = true;
         }
-        if drop.nights && self.varied.nights && o.nights > 1 {
+        if dropped.nights {
             o.nights = 1;
-            changed = true;
         }
-        changed.then_some(s)
+        (dropped.exclusion || dropped.faults || dropped.nights).then_some((dropped, s))
     }
 
     /// Enters the extras phase: its candidates, all extras dropped first,
@@ -569,19 +570,19 @@ impl NightTree {
             nights,
         };
         let mut candidates = Vec::new();
+        let mut tried = Vec::new();
         for drop in [
             all,
             one(true, false, false),
             one(false, true, false),
             one(false, false, true),
         ] {
-            if let Some(s) = self.without(&base, drop) {
-                if candidates
-                    .iter()
-                    .any(|n: &Night| format!("{:?}", n.scenario) == format!("{s:?}"))
-                {
+            if let Some((dropped, s)) = self.without(&base, drop) {
+                // Dropping all of one extra is dropping that extra.
+                if tried.contains(&dropped) {
                     continue;
                 }
+                tried.push(dropped);
                 candidates.push(Night {
                     scenario: s.clone(),
                     choices: shrunk.clone(),
