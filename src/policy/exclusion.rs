@@ -365,6 +365,22 @@ impl ExcludeAny {
     }
 }
 
+/// The first answer `f` gives for a policy `p` combines, or for `p` itself
+/// when it combines none: the combinations (`ExcludeAny`) looked through,
+/// depth first.
+pub(crate) fn find_in_combination<T>(
+    p: &Arc<dyn ExclusionPolicy>,
+    f: &impl Fn(&Arc<dyn ExclusionPolicy>) -> Option<T>,
+) -> Option<T> {
+    match p.as_any().and_then(|a| a.downcast_ref::<ExcludeAny>()) {
+        Some(any) => any
+            .policies()
+            .iter()
+            .find_map(|q| find_in_combination(q, f)),
+        None => f(p),
+    }
+}
+
 impl ExclusionPolicy for ExcludeAny {
     fn excludes(&self, path: &VolumePath) -> bool {
         self.0.iter().any(|p| p.excludes(path))

@@ -32,6 +32,7 @@ mod snapshot;
 
 pub use crate::volume::EntryKind;
 pub use exclusion::Entry;
+pub(crate) use exclusion::find_in_combination;
 pub use exclusion::{
     ExcludeAny, ExcludeFile, ExcludeFolder, ExcludeGlob, ExcludeNothing, ExclusionPolicy,
 };

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::Options;
 use crate::error::{Error, Result};
+use crate::policy::find_in_combination;
 use crate::policy::{
-    ExcludeAny, ExclusionPolicy, Failure, NightInfo, Prepared, ServerControl, SnapshotPolicy,
-    SnapshotSession,
+    ExclusionPolicy, Failure, NightInfo, Prepared, ServerControl, SnapshotPolicy, SnapshotSession,
 };
 use crate::volume::VolumePath;
 
@@ -62,16 +62,11 @@ impl ExclusionPolicy for UnsuppliedExclusion {
     }
 }
 
-/// The first exclusion `p` names without holding it.
-fn missing_exclusion(p: &Arc<dyn ExclusionPolicy>) -> Option<&str> {
-    let any = p.as_any()?;
-    if let Some(u) = any.downcast_ref::<UnsuppliedExclusion>() {
-        return Some(&u.name);
-    }
-    any.downcast_ref::<ExcludeAny>()?
-        .policies()
-        .iter()
-        .find_map(missing_exclusion)
+/// The name of the exclusion `p` is, if it is one named but not held.
+fn unsupplied_name(p: &Arc<dyn ExclusionPolicy>) -> Option<String> {
+    p.as_any()?
+        .downcast_ref::<UnsuppliedExclusion>()
+        .map(|u| u.name.clone())
 }
 
 /// The names of the snapshot policy and the exclusion that `o` would hold
@@ -79,25 +74,17 @@ fn missing_exclusion(p: &Arc<dyn ExclusionPolicy>) -> Option<&str> {
 /// user's own, to be supplied.
 #[cfg(feature = "proptest")]
 pub(crate) fn own_policies(o: &Options) -> (Option<String>, Option<String>) {
-    fn own_exclusion(p: &Arc<dyn ExclusionPolicy>) -> Option<String> {
-        let Some(any) = p.as_any() else {
-            return Some(format!("{p:?}"));
-        };
-        if let Some(u) = any.downcast_ref::<UnsuppliedExclusion>() {
-            return Some(u.name.clone());
-        }
-        any.downcast_ref::<ExcludeAny>()?
-            .policies()
-            .iter()
-            .find_map(own_exclusion)
-    }
     let snapshot = match o.snapshot.as_any() {
         None => Some(o.snapshot.name().to_owned()),
         Some(a) => a
             .downcast_ref::<UnsuppliedSnapshot>()
             .map(|u| u.name.clone()),
     };
-    (snapshot, own_exclusion(&o.exclusion))
+    let exclusion = find_in_combination(&o.exclusion, &|p| match p.as_any() {
+        None => Some(format!("{p:?}")),
+        Some(_) => unsupplied_name(p),
+    });
+    (snapshot, exclusion)
 }
 
 /// Refuses a scenario that names a policy it does not hold.
@@ -115,7 +102,7 @@ pub(super) fn check(o: &Options) -> Result<()> {
             ),
         ));
     }
-    if let Some(name) = missing_exclusion(&o.exclusion) {
+    if let Some(name) = find_in_combination(&o.exclusion, &unsupplied_name) {
         return Err(Error::invalid(
             "exclusions",
             format!(

@@ -147,7 +147,8 @@ use std::sync::Arc;
 use crate::chooser::Choices;
 use crate::error::{Error, Result};
 use crate::invariants::Violation;
-use crate::policy::{ExcludeAny, ExclusionPolicy};
+use crate::policy::ExclusionPolicy;
+use crate::policy::find_in_combination;
 use crate::report::{Outcome, Report};
 use crate::server::ConflictBehavior;
 use crate::sim::Scenario;
@@ -680,16 +681,9 @@ pub fn replay_night(
 /// granularity of steps, does not agree with the night's timed one: the
 /// night is explored for it).
 fn fast_path(scenario: &Scenario) -> bool {
-    fn built_in(p: &Arc<dyn ExclusionPolicy>) -> bool {
-        match p.as_any() {
-            None => false,
-            Some(any) => any
-                .downcast_ref::<ExcludeAny>()
-                .is_none_or(|a| a.policies().iter().all(built_in)),
-        }
-    }
+    let own = |p: &Arc<dyn ExclusionPolicy>| p.as_any().is_none().then_some(());
     fast::Policy::of(&**scenario.snapshot_policy()).is_some()
-        && built_in(scenario.exclusion_policy())
+        && find_in_combination(scenario.exclusion_policy(), &own).is_none()
         && !matches!(
             scenario.open_file_policy(),
             crate::backup::OpenFilePolicy::WaitForIdle { .. }
